@@ -1,0 +1,1 @@
+"""Type sniffing and text extraction (see :func:`indexer.extract.core.extract`)."""

@@ -1,0 +1,29 @@
+"""Content-addressed object stores for Kejian's files.
+
+Every file Kejian keeps is stored once under the SHA-256 of its bytes. Two backends
+share the :class:`storage.base.ObjectStore` interface: a local-disk store (the embedded
+default) and an S3 store that speaks to MinIO, Swift's ``s3api`` or AWS through the
+official ``minio`` client. :func:`open_store` picks one from ``KEJIAN_STORAGE_URL``.
+"""
+
+from storage.base import ObjectInfo, ObjectStore, StoredObject
+from storage.errors import (
+    ObjectNotFound,
+    ObjectTooLarge,
+    StorageConfigError,
+    StorageError,
+    StorageUnavailable,
+)
+from storage.factory import open_store
+
+__all__ = [
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "ObjectTooLarge",
+    "StorageConfigError",
+    "StorageError",
+    "StorageUnavailable",
+    "StoredObject",
+    "open_store",
+]

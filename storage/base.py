@@ -41,8 +41,15 @@ class ObjectStore(abc.ABC):
     name: str = "abstract"
 
     @abc.abstractmethod
-    def put_stream(self, stream: BinaryIO, *, max_size: int | None = None) -> StoredObject:
+    def put_stream(
+        self, stream: BinaryIO, *, max_size: int | None = None
+    ) -> StoredObject:
         """Store everything readable from *stream* and return its digest and size.
+
+        The stream is read in chunks until it returns ``b""``; short reads are fine.
+        The object becomes visible only once complete, and a failure at any point
+        (including an exception raised by *stream* itself, which reaches the caller
+        unchanged) leaves nothing behind.
 
         :raises ObjectTooLarge: when more than *max_size* bytes arrive; nothing is kept.
         :raises StorageUnavailable: when the backend fails.
@@ -50,7 +57,11 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def stat(self, sha256: str) -> ObjectInfo:
-        """:raises ObjectNotFound: when nothing is stored under *sha256*."""
+        """The stored size of the object.
+
+        :raises ObjectNotFound: when nothing is stored under *sha256*, or when it is
+            not a well-formed digest (64 lowercase hex digits).
+        """
 
     def exists(self, sha256: str) -> bool:
         from storage.errors import ObjectNotFound
@@ -67,12 +78,24 @@ class ObjectStore(abc.ABC):
     ) -> Iterator[bytes]:
         """Yield the object's bytes from *start* to *end* inclusive (HTTP range style).
 
-        :raises ObjectNotFound: when nothing is stored under *sha256*.
+        The object is opened before this returns, so a missing object raises here and
+        not on the first chunk. An *end* past the object stops at its last byte. The
+        returned iterator has a ``close()`` that releases the file or connection; WSGI
+        servers call it when a response ends early.
+
+        :raises ObjectNotFound: when nothing is stored under *sha256*, or when it is
+            not a well-formed digest.
+        :raises ValueError: when *start* is negative, *end* is before *start*, or
+            *start* is not inside the object (reading a whole object, even an empty
+            one, always works).
         """
 
     @abc.abstractmethod
     def delete(self, sha256: str) -> None:
-        """Remove the object; removing a missing object is not an error."""
+        """Remove the object; removing a missing object is not an error.
+
+        :raises ValueError: when *sha256* is not a well-formed digest.
+        """
 
     @abc.abstractmethod
     def iter_digests(self) -> Iterator[str]:
@@ -94,4 +117,8 @@ class ObjectStore(abc.ABC):
         return None
 
     def check(self) -> None:
-        """Raise :class:`StorageUnavailable` when the store cannot be used."""
+        """Prepare the store (folders, bucket) and prove that it can be used.
+
+        :raises StorageUnavailable: when the store cannot be reached or written.
+        :raises StorageError: when it answers but refuses (credentials, permissions).
+        """

@@ -1,0 +1,80 @@
+"""What the local store promises beyond the conformance suite: layout and races."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from pathlib import Path
+
+from storage.local import LocalStore
+
+
+def test_objects_are_sharded_files_under_root(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+
+    stored = store.put_stream(io.BytesIO(b"unit 3 slides"))
+
+    sha256 = stored.sha256
+    path = tmp_path / "objects" / sha256[:2] / sha256[2:4] / sha256
+    assert path.read_bytes() == b"unit 3 slides"
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_concurrent_uploads_of_the_same_bytes_create_it_once(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    data = b"the same handout from eight teachers" * 10_000
+    barrier = threading.Barrier(8)
+    results = []
+
+    def upload() -> None:
+        barrier.wait()
+        results.append(store.put_stream(io.BytesIO(data)))
+
+    threads = [threading.Thread(target=upload) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(r.created for r in results) == 1
+    assert {r.sha256 for r in results} == {hashlib.sha256(data).hexdigest()}
+    assert list(store.iter_digests()) == [results[0].sha256]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_stray_files_are_not_listed_as_objects(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    sha256 = store.put_stream(io.BytesIO(b"real")).sha256
+    shard = tmp_path / "objects" / sha256[:2] / sha256[2:4]
+    (shard / "notes.txt").write_text("not an object")
+    (shard / ("0" * 64)).write_text("a digest in the wrong shard")
+    (tmp_path / "objects" / "zz").mkdir()
+
+    assert list(store.iter_digests()) == [sha256]
+
+
+def test_closing_a_download_early_releases_the_file(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    sha256 = store.put_stream(io.BytesIO(b"x" * 3_000_000)).sha256
+
+    chunks = store.iter_bytes(sha256)
+    first = next(chunks)
+    assert open_handles(tmp_path) == 1
+    chunks.close()  # type: ignore[attr-defined]
+
+    assert len(first) == 1024 * 1024
+    assert open_handles(tmp_path) == 0
+    assert next(chunks, None) is None
+
+
+def open_handles(folder: Path) -> int:
+    """How many of this process's file descriptors point into *folder* (Linux)."""
+    fds = Path("/proc/self/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(fd.readlink())
+        except OSError:
+            continue
+    return sum(1 for target in targets if target.is_relative_to(folder))

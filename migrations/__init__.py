@@ -1,0 +1,1 @@
+"""Alembic migrations of the Kejian database (run with ``kejian db upgrade``)."""

@@ -1,0 +1,212 @@
+"""Marshmallow schemas of the REST API: what comes in, and what goes out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+)
+
+from repo_app.runtime import runtime
+
+VOCAB_FIELDS = {
+    "stage": "stages",
+    "grade": "grades",
+    "subject": "subjects",
+    "edition": "editions",
+    "volume": "volumes",
+    "resource_type": "resource_types",
+    "licence": "licences",
+    "language": "languages",
+}
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ResourceInSchema(StrictSchema):
+    """Metadata of a resource. Vocabulary fields take a code or a Chinese or English
+    label (``math``, ``数学`` or ``Mathematics``) and are stored as codes."""
+
+    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    description = fields.String(validate=validate.Length(max=20_000))
+    keywords = fields.List(
+        fields.String(validate=validate.Length(min=1, max=100)),
+        validate=validate.Length(max=50),
+    )
+    language = fields.String(allow_none=True)
+    stage = fields.String(allow_none=True)
+    grade = fields.String(allow_none=True)
+    subject = fields.String(allow_none=True)
+    edition = fields.String(allow_none=True)
+    volume = fields.String(allow_none=True)
+    resource_type = fields.String(allow_none=True)
+    licence = fields.String(allow_none=True)
+    chapters = fields.List(fields.Integer(strict=True), validate=validate.Length(max=100))
+    owner_org = fields.String(validate=validate.Length(min=1, max=64))
+
+    @post_load
+    def _codes(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        vocab = runtime().vocab
+        errors: dict[str, list[str]] = {}
+        for name, kind in VOCAB_FIELDS.items():
+            value = data.get(name)
+            if value is None or value == "":
+                if name in data:
+                    data[name] = None
+                continue
+            code = vocab.resolve(kind, value)
+            if code is None:
+                errors[name] = [
+                    f"Unknown value {value!r}; see GET /api/v1/vocabularies for {kind}."
+                ]
+            else:
+                data[name] = code
+        if "title" in data:
+            data["title"] = data["title"].strip()
+            if not data["title"]:
+                errors["title"] = ["The title cannot be blank."]
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
+class ResourcePatchSchema(ResourceInSchema):
+    title = fields.String(validate=validate.Length(min=1, max=300))
+
+
+class PublishSchema(StrictSchema):
+    visibility = fields.String(
+        required=True,
+        validate=validate.OneOf(["owner", "school", "district", "city", "public"]),
+    )
+
+
+class ReviewSchema(StrictSchema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class OrgRefSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    kind = fields.Function(lambda o: o.kind.value)
+    locality = fields.Function(lambda o: o.locality.value if o.locality else None)
+
+
+class FileSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    size = fields.Function(lambda vf: vf.blob.size)
+    mime = fields.Function(lambda vf: vf.blob.mime)
+    kind = fields.Function(lambda vf: vf.blob.kind)
+    sha256 = fields.String()
+    extraction = fields.Function(lambda vf: vf.blob.extraction)
+    encrypted = fields.Function(lambda vf: vf.blob.encrypted)
+    pages = fields.Function(lambda vf: vf.blob.pages)
+    problems = fields.Function(lambda vf: vf.blob.problems)
+    package_type = fields.Function(lambda vf: vf.blob.package_type)
+    outline = fields.Function(lambda vf: vf.blob.outline)
+    content_url = fields.Method("_content_url")
+
+    def _content_url(self, vf: Any) -> str:
+        return f"/api/v1/resources/{vf.version.resource_id}/files/{vf.id}/content"
+
+
+class VersionSchema(Schema):
+    number = fields.Integer()
+    note = fields.String()
+    created_at = fields.DateTime()
+    files = fields.List(fields.Nested(FileSchema(exclude=("outline",))))
+
+
+class ChapterSchema(Schema):
+    id = fields.Integer()
+    textbook = fields.String()
+    code = fields.String()
+    title = fields.String()
+
+
+class ResourceOutSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    keywords = fields.List(fields.String())
+    language = fields.String(allow_none=True)
+    stage = fields.String(allow_none=True)
+    grade = fields.String(allow_none=True)
+    subject = fields.String(allow_none=True)
+    edition = fields.String(allow_none=True)
+    volume = fields.String(allow_none=True)
+    resource_type = fields.String(allow_none=True)
+    licence = fields.String(allow_none=True)
+    chapters = fields.List(fields.Nested(ChapterSchema))
+    owner_org = fields.Nested(OrgRefSchema)
+    uploader = fields.Function(
+        lambda r: {"id": r.uploader.id, "username": r.uploader.username} if r.uploader else None
+    )
+    visibility = fields.Function(lambda r: r.visibility.value)
+    requested_visibility = fields.Function(
+        lambda r: r.requested_visibility.value if r.requested_visibility else None
+    )
+    status = fields.Function(lambda r: r.status.value)
+    review_note = fields.String(allow_none=True)
+    downloads = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    published_at = fields.DateTime(allow_none=True)
+    files = fields.List(fields.Nested(FileSchema))
+    versions = fields.List(fields.Nested(VersionSchema))
+
+
+class ResourceListArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    owner_org = fields.String()
+    status = fields.String(validate=validate.OneOf(["draft", "pending", "published", "withdrawn"]))
+    mine = fields.Boolean(load_default=False)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class ResourcePageSchema(Schema):
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    items = fields.List(fields.Nested(ResourceOutSchema(exclude=("versions",))))
+
+
+class SearchHitSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    score = fields.Float()
+    highlights = fields.Dict(keys=fields.String(), values=fields.String())
+    subject = fields.String(allow_none=True)
+    stage = fields.String(allow_none=True)
+    resource_type = fields.String(allow_none=True)
+    owner_org = fields.Nested(OrgRefSchema)
+    updated_at = fields.DateTime()
+
+
+class FacetValueSchema(Schema):
+    value = fields.String()
+    label = fields.String()
+    count = fields.Integer()
+
+
+class SearchResultSchema(Schema):
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    hits = fields.List(fields.Nested(SearchHitSchema))
+    facets = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)))

@@ -1,0 +1,351 @@
+"""The database model: organisations, people, resources and their files.
+
+Enumerations are stored by value as short strings (with a CHECK constraint) so that the
+same migrations run on SQLite and PostgreSQL and the values read well in SQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from repo_app.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class OrgKind(enum.StrEnum):
+    CITY = "city"
+    DISTRICT = "district"  # 区 or 县: both sit between the city and its schools
+    SCHOOL = "school"
+    NETWORK = "network"  # the radio-and-TV-university distance-education network
+    COMMUNITY = "community"
+
+
+class Locality(enum.StrEnum):
+    URBAN = "urban"  # 城区
+    TOWN = "town"  # 镇区
+    RURAL = "rural"  # 乡村
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    REVIEWER = "reviewer"
+    UPLOADER = "uploader"
+    TEACHER = "teacher"
+
+
+class Visibility(enum.StrEnum):
+    """Who may read a published resource, from narrowest to widest."""
+
+    OWNER = "owner"
+    SCHOOL = "school"
+    DISTRICT = "district"
+    CITY = "city"
+    PUBLIC = "public"
+
+    @property
+    def rank(self) -> int:
+        return list(Visibility).index(self)
+
+
+class Status(enum.StrEnum):
+    DRAFT = "draft"
+    PENDING = "pending"
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+class Organisation(db.Model):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True, comment="stable code")
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[OrgKind] = mapped_column(_enum(OrgKind, "org_kind"))
+    locality: Mapped[Locality | None] = mapped_column(
+        _enum(Locality, "locality"), comment="城区/镇区/乡村 mark for statistics"
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    parent: Mapped[Organisation | None] = relationship(remote_side=[id])
+
+    def ancestors(self) -> list[Organisation]:
+        """This organisation and every organisation above it, nearest first."""
+        chain: list[Organisation] = []
+        node: Organisation | None = self
+        while node is not None and node not in chain:
+            chain.append(node)
+            node = node.parent
+        return chain
+
+    def nearest(self, *kinds: OrgKind) -> Organisation | None:
+        """The nearest organisation of one of *kinds*, this one included."""
+        return next((o for o in self.ancestors() if o.kind in kinds), None)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(255), comment="argon2id")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class Membership(db.Model):
+    """A role a user holds in an organisation (and, through it, in its subtree)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "org_id", "role", name="uq_membership"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    org: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(
+        String(64), unique=True, comment="SHA-256 of the secret; the secret is not kept"
+    )
+    prefix: Mapped[str] = mapped_column(String(12), comment="first characters, for display")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ChapterNode(db.Model):
+    """A 章节 node of one textbook (stage, subject, edition, grade, volume)."""
+
+    __tablename__ = "chapter_nodes"
+    __table_args__ = (UniqueConstraint("textbook", "code", name="uq_chapter_textbook_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    textbook: Mapped[str] = mapped_column(String(200), index=True, comment="textbook key")
+    code: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("chapter_nodes.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    parent: Mapped[ChapterNode | None] = relationship(remote_side=[id])
+
+
+class ResourceChapter(db.Model):
+    __tablename__ = "resource_chapters"
+
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
+    )
+    chapter_id: Mapped[int] = mapped_column(
+        ForeignKey("chapter_nodes.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Resource(db.Model):
+    __tablename__ = "resources"
+    __table_args__ = (
+        Index("ix_resources_owner_status", "owner_org_id", "status"),
+        Index("ix_resources_updated", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    language: Mapped[str | None] = mapped_column(String(16))
+    stage: Mapped[str | None] = mapped_column(String(32), comment="学段 code")
+    grade: Mapped[str | None] = mapped_column(String(32), comment="年级 code")
+    subject: Mapped[str | None] = mapped_column(String(32), comment="学科 code")
+    edition: Mapped[str | None] = mapped_column(String(64), comment="教材版本 code")
+    volume: Mapped[str | None] = mapped_column(String(32), comment="册 code")
+    resource_type: Mapped[str | None] = mapped_column(String(32))
+    licence: Mapped[str | None] = mapped_column(String(32))
+    owner_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    uploader_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "visibility"), default=Visibility.OWNER
+    )
+    requested_visibility: Mapped[Visibility | None] = mapped_column(
+        _enum(Visibility, "requested_visibility"),
+        comment="visibility asked for while pending review",
+    )
+    status: Mapped[Status] = mapped_column(_enum(Status, "status"), default=Status.DRAFT)
+    review_note: Mapped[str | None] = mapped_column(Text)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    owner_org: Mapped[Organisation] = relationship(lazy="joined")
+    uploader: Mapped[User | None] = relationship(lazy="joined")
+    chapters: Mapped[list[ChapterNode]] = relationship(
+        secondary="resource_chapters", lazy="selectin", order_by="ChapterNode.id"
+    )
+    versions: Mapped[list[ResourceVersion]] = relationship(
+        back_populates="resource",
+        cascade="all, delete-orphan",
+        order_by="ResourceVersion.number",
+        lazy="selectin",
+    )
+
+    @property
+    def current_version(self) -> ResourceVersion | None:
+        return self.versions[-1] if self.versions else None
+
+    @property
+    def files(self) -> list[VersionFile]:
+        version = self.current_version
+        return list(version.files) if version else []
+
+
+class ResourceVersion(db.Model):
+    __tablename__ = "resource_versions"
+    __table_args__ = (UniqueConstraint("resource_id", "number", name="uq_version_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    resource: Mapped[Resource] = relationship(back_populates="versions")
+    files: Mapped[list[VersionFile]] = relationship(
+        back_populates="version",
+        cascade="all, delete-orphan",
+        order_by="VersionFile.id",
+        lazy="selectin",
+    )
+
+
+class FileObject(db.Model):
+    """Stored bytes, addressed by their SHA-256: the same bytes are kept once."""
+
+    __tablename__ = "file_objects"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mime: Mapped[str] = mapped_column(String(128), comment="sniffed from the content")
+    kind: Mapped[str] = mapped_column(String(24))
+    package_type: Mapped[str | None] = mapped_column(String(24))
+    extraction: Mapped[str] = mapped_column(
+        String(16), default="pending", comment="pending, ok, partial or rejected"
+    )
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    title: Mapped[str | None] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text, default="", deferred=True)
+    language: Mapped[str | None] = mapped_column(String(16))
+    pages: Mapped[int | None] = mapped_column(Integer)
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    outline: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VersionFile(db.Model):
+    """A named file in one version of a resource."""
+
+    __tablename__ = "version_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("resource_versions.id", ondelete="CASCADE"), index=True
+    )
+    sha256: Mapped[str] = mapped_column(ForeignKey("file_objects.sha256"), index=True)
+    name: Mapped[str] = mapped_column(String(255), comment="file name as uploaded, cleaned")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    version: Mapped[ResourceVersion] = relationship(back_populates="files")
+    blob: Mapped[FileObject] = relationship(lazy="joined")
+
+
+class IndexOutbox(db.Model):
+    """A resource whose search document must be rewritten (or removed).
+
+    Rows are written in the same transaction as the change, and removed only once the
+    search engine has taken the change, so a failed index write is retried later and
+    never loses the resource.
+    """
+
+    __tablename__ = "index_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(Integer, index=True, comment="no FK: outlives deletes")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportRecord(db.Model):
+    """What ``kejian import`` did with one source file, so a second run skips it."""
+
+    __tablename__ = "import_records"
+    __table_args__ = (UniqueConstraint("org_id", "sha256", name="uq_import_org_sha"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16), comment="imported or rejected")
+    reason: Mapped[str | None] = mapped_column(Text)
+    resource_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resources.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,237 @@
+"""Taking files in, checking them, and handing them out again.
+
+An upload is streamed to a temporary file in the instance folder while it is hashed and
+counted, so that no request ever holds a file in memory. The file is then sniffed from
+its content (never its name) and, up to ``KEJIAN_SYNC_EXTRACT_MB``, fully read by the
+extractors while the request waits: a broken or refused file is answered at once and
+nothing is stored. Only then are the bytes written to the object store, which keeps
+one copy per SHA-256. Larger files are extracted afterwards by a job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from indexer.extract import Extraction, extract, sniff
+from repo_app.errors import PayloadTooLarge, UnsupportedFile, ValidationError
+from repo_app.extensions import db
+from repo_app.models import FileObject, Resource, ResourceVersion, VersionFile
+from repo_app.runtime import runtime
+from storage.base import CHUNK_SIZE
+
+log = logging.getLogger("kejian.files")
+
+#: Kinds of content Kejian keeps. Anything else (executables, unknown binaries) is
+#: refused with the sniffed type in the message.
+ACCEPTED_KINDS = frozenset(
+    {
+        "pdf",
+        "document",
+        "presentation",
+        "spreadsheet",
+        "package",
+        "video",
+        "audio",
+        "image",
+        "text",
+        "archive",
+    }
+)
+
+#: Types that a browser may show inline from our origin. HTML, SVG and XML are never
+#: among them: they could run script as us.
+INLINE_SAFE_PREFIXES = ("image/png", "image/jpeg", "image/gif", "image/webp",
+                        "video/", "audio/", "application/pdf", "text/plain", "text/vtt")
+
+
+def clean_filename(name: str | None) -> str:
+    """Return a safe display name for an uploaded file.
+
+    Folders are dropped (``../../x`` becomes ``x``), control characters removed and the
+    name cut to 255 bytes, keeping its extension.
+
+    :raises ValidationError: when nothing usable is left.
+    """
+    raw = (name or "").replace("\\", "/").split("/")[-1]
+    raw = unicodedata.normalize("NFC", raw)
+    cleaned = "".join(ch for ch in raw if unicodedata.category(ch)[0] != "C").strip()
+    cleaned = cleaned.strip(". ")
+    if not cleaned:
+        raise ValidationError(
+            "The file needs a name, such as lesson.pdf.",
+            details={"field": "name", "given": name or ""},
+        )
+    stem, dot, ext = cleaned.rpartition(".")
+    if not dot:
+        stem, ext = cleaned, ""
+    while len((stem + dot + ext).encode("utf-8")) > 255:
+        stem = stem[:-1] or stem
+        if len(ext.encode("utf-8")) > 32:
+            ext = ext[:32]
+    return stem + dot + ext
+
+
+@contextmanager
+def spooled(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[Path, str, int]]:
+    """Copy *stream* to a temporary file; yield (path, sha256, size); remove it after.
+
+    :raises PayloadTooLarge: as soon as more than *max_bytes* arrive.
+    """
+    tmp_dir = runtime().settings.home / "tmp"
+    tmp_dir.mkdir(exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    path = Path(name)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = stream.read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(
+                        f"The file is larger than the limit of {max_bytes // (1024 * 1024)} MB.",
+                        details={"limit_bytes": max_bytes},
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+        yield path, digest.hexdigest(), size
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _refusal(extraction: Extraction) -> str:
+    reasons = "; ".join(extraction.problems) or "it cannot be read"
+    return f"The file was refused: {reasons}."
+
+
+def _apply(blob: FileObject, ex: Extraction) -> None:
+    blob.mime = ex.mime
+    blob.kind = ex.kind
+    blob.package_type = ex.package_type
+    blob.extraction = ex.status
+    blob.encrypted = ex.encrypted
+    blob.title = (ex.title or None) and ex.title[:500]
+    blob.text = ex.text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    blob.language = ex.language
+    blob.pages = ex.pages
+    blob.problems = list(ex.problems)
+    blob.outline = list(ex.outline)
+    blob.meta = {k: v for k, v in ex.metadata.items() if isinstance(v, (str, int, float, bool))}
+
+
+def ingest(stream: BinaryIO, filename: str) -> tuple[FileObject, bool]:
+    """Take one file in; return its :class:`FileObject` and whether a job must extract it.
+
+    The object is added to the session; the caller commits.
+
+    :raises PayloadTooLarge: past ``KEJIAN_MAX_UPLOAD_MB``.
+    :raises UnsupportedFile: for an empty, broken or unsupported file.
+    """
+    rt = runtime()
+    settings = rt.settings
+    with spooled(stream, settings.max_upload_bytes) as (path, sha256, size):
+        if size == 0:
+            raise UnsupportedFile("The file is empty.", details={"name": filename})
+
+        known = db.session.get(FileObject, sha256)
+        if known is not None:
+            return known, False
+
+        extraction: Extraction | None = None
+        if size <= settings.sync_extract_bytes:
+            extraction = extract(path, filename)
+            if extraction.status == "rejected":
+                raise UnsupportedFile(_refusal(extraction), details={"name": filename, "mime": extraction.mime})
+            mime, kind = extraction.mime, extraction.kind
+        else:
+            mime, kind = sniff(path, filename)
+        if kind not in ACCEPTED_KINDS:
+            raise UnsupportedFile(
+                f"The file was refused: Kejian does not keep files of type {mime}.",
+                details={"name": filename, "mime": mime},
+            )
+
+        with path.open("rb") as fh:
+            stored = rt.store.put_stream(fh, max_size=settings.max_upload_bytes)
+        if stored.sha256 != sha256:  # the temporary file changed under us
+            raise UnsupportedFile("The file changed while it was being stored; send it again.")
+
+    blob = FileObject(sha256=sha256, size=size, mime=mime, kind=kind, extraction="pending")
+    if extraction is not None:
+        _apply(blob, extraction)
+    try:
+        with db.session.begin_nested():
+            db.session.add(blob)
+    except IntegrityError:
+        # The same bytes arrived in a concurrent request; use its record.
+        blob = db.session.get(FileObject, sha256)  # type: ignore[assignment]
+        return blob, False
+    return blob, extraction is None
+
+
+def extract_stored(sha256: str) -> str:
+    """Extract a stored file's text (the job behind large uploads)."""
+    from repo_app.services import indexing
+
+    rt = runtime()
+    blob = db.session.get(FileObject, sha256)
+    if blob is None:
+        return "missing"
+    tmp_dir = rt.settings.home / "tmp"
+    tmp_dir.mkdir(exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="extract-") as fh:
+        for chunk in rt.store.iter_bytes(sha256):
+            fh.write(chunk)
+        fh.flush()
+        ex = extract(Path(fh.name), None)
+    _apply(blob, ex)
+    resource_ids = db.session.scalars(
+        select(ResourceVersion.resource_id)
+        .join(VersionFile, VersionFile.version_id == ResourceVersion.id)
+        .where(VersionFile.sha256 == sha256)
+    ).all()
+    indexing.mark(*set(resource_ids))
+    db.session.commit()
+    indexing.after_commit()
+    log.info("extracted sha256=%s status=%s", sha256, ex.status)
+    return ex.status
+
+
+def add_file(resource: Resource, blob: FileObject, name: str, *, user_id: int | None,
+             new_version: bool = True, note: str = "") -> VersionFile:
+    """Attach *blob* to *resource*.
+
+    With *new_version*, a new version is made that carries the previous version's files
+    plus this one (a file with the same name is replaced); otherwise the file joins the
+    current version.
+    """
+    current = resource.current_version
+    if current is None or new_version:
+        number = (current.number + 1) if current else 1
+        version = ResourceVersion(resource=resource, number=number, note=note,
+                                  created_by_id=user_id)
+        db.session.add(version)
+        if current is not None:
+            for old in current.files:
+                if old.name != name:
+                    version.files.append(VersionFile(sha256=old.sha256, name=old.name))
+    else:
+        version = current
+    vf = VersionFile(sha256=blob.sha256, name=name)
+    vf.blob = blob
+    version.files.append(vf)
+    return vf

@@ -1,0 +1,151 @@
+"""Searching the pool as a principal.
+
+The query is validated here (sizes, facet names, sort), the principal's access tokens
+are placed inside the engine query, and the engine's hits are joined with the database
+for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from indexer.engines.base import FACET_FIELDS, SORTS, SearchQuery
+from repo_app.errors import BadRequest
+from repo_app.extensions import db
+from repo_app.models import Organisation, Resource
+from repo_app.runtime import runtime
+from repo_app.security import Principal
+
+MAX_QUERY_CHARS = 1000
+MAX_PAGE_DEPTH = 10_000
+MAX_FILTER_VALUES = 50
+
+#: Facets whose values are organisation codes, labelled with the organisation's name.
+ORG_FACETS = {"owner_org", "school", "district"}
+#: Facet -> vocabulary kind, for labels.
+VOCAB_FACETS = {
+    "stage": "stages",
+    "grade": "grades",
+    "subject": "subjects",
+    "edition": "editions",
+    "volume": "volumes",
+    "resource_type": "resource_types",
+    "licence": "licences",
+    "language": "languages",
+}
+
+
+def parse_filters(args: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    for name, values in args.items():
+        if name not in FACET_FIELDS:
+            raise BadRequest(
+                f"Unknown filter {name!r}. Filters: {', '.join(FACET_FIELDS)}.",
+                details={"field": name},
+            )
+        cleaned = [v for v in values if v != ""]
+        if len(cleaned) > MAX_FILTER_VALUES:
+            raise BadRequest(f"Too many values for {name} (at most {MAX_FILTER_VALUES}).")
+        if any(len(v) > 200 for v in cleaned):
+            raise BadRequest(f"A value of {name} is too long.")
+        if cleaned:
+            filters[name] = cleaned
+    return filters
+
+
+def _check_values(filters: dict[str, list[str]]) -> None:
+    vocab = runtime().vocab
+    for name, values in filters.items():
+        kind = VOCAB_FACETS.get(name)
+        if kind is None:
+            continue
+        for i, value in enumerate(values):
+            code = vocab.resolve(kind, value)
+            if code is None:
+                raise BadRequest(
+                    f"Unknown {name} {value!r}; see GET /api/v1/vocabularies.",
+                    details={"field": name, "value": value},
+                )
+            values[i] = code
+
+
+def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
+           facets: Sequence[str] | None, sort: str, page: int, per_page: int) -> dict[str, Any]:
+    if len(text) > MAX_QUERY_CHARS:
+        raise BadRequest(f"The query is too long: at most {MAX_QUERY_CHARS} characters.")
+    if sort not in SORTS:
+        raise BadRequest(f"Unknown sort {sort!r}; use one of {', '.join(SORTS)}.")
+    facet_names = list(FACET_FIELDS) if facets is None else list(facets)
+    unknown = [f for f in facet_names if f not in FACET_FIELDS]
+    if unknown:
+        raise BadRequest(f"Unknown facet {unknown[0]!r}. Facets: {', '.join(FACET_FIELDS)}.")
+    offset = (page - 1) * per_page
+    if offset + per_page > MAX_PAGE_DEPTH:
+        raise BadRequest(f"Pages reach at most {MAX_PAGE_DEPTH} results; narrow the search.")
+    _check_values(filters)
+
+    rt = runtime()
+    query = SearchQuery(
+        text=text.replace("\x00", " "),
+        filters=filters,
+        facets=facet_names,
+        sort=sort,
+        offset=offset,
+        limit=per_page,
+        acl=principal.acl() if not principal.system else ["*"],
+    )
+    result = rt.engine.search(query)
+
+    ids = [int(h.id) for h in result.hits]
+    rows = {r.id: r for r in db.session.scalars(select(Resource).where(Resource.id.in_(ids)))} if ids else {}
+    hits = []
+    for hit in result.hits:
+        resource = rows.get(int(hit.id))
+        if resource is None:  # deleted after the engine answered
+            continue
+        hits.append(
+            {
+                "id": resource.id,
+                "title": resource.title,
+                "score": hit.score,
+                "highlights": hit.highlights,
+                "subject": resource.subject,
+                "stage": resource.stage,
+                "resource_type": resource.resource_type,
+                "owner_org": resource.owner_org,
+                "updated_at": resource.updated_at,
+            }
+        )
+    return {
+        "total": result.total,
+        "page": page,
+        "per_page": per_page,
+        "hits": hits,
+        "facets": _label_facets(result.facets),
+    }
+
+
+def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict[str, Any]]]:
+    vocab = runtime().vocab
+    org_codes = {v for name in ORG_FACETS for v, _ in facets.get(name, [])}
+    names = (
+        dict(db.session.execute(select(Organisation.code, Organisation.name).where(Organisation.code.in_(org_codes))).all())
+        if org_codes
+        else {}
+    )
+    labelled: dict[str, list[dict[str, Any]]] = {}
+    for name, values in facets.items():
+        out = []
+        for value, count in values:
+            if name in ORG_FACETS:
+                label = names.get(value, value)
+            elif name in VOCAB_FACETS:
+                label = vocab.label(VOCAB_FACETS[name], value) or value
+            else:
+                label = value
+            out.append({"value": value, "label": label, "count": count})
+        labelled[name] = out
+    return labelled

@@ -1,0 +1,100 @@
+"""The ``kejian`` command as an administrator and a script use it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _run(app, *args: str):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_org_user_token_import_search(app, tmp_path: Path) -> None:
+    # Build a small city.
+    assert _run(app, "org", "add", "c", "--name", "示范市", "--kind", "city").exit_code == 0
+    assert _run(app, "org", "add", "d", "--name", "山南县", "--kind", "district", "--parent", "c",
+                "--locality", "rural").exit_code == 0
+    assert _run(app, "org", "add", "s", "--name", "石门村小", "--kind", "school", "--parent", "d",
+                "--locality", "rural").exit_code == 0
+    orgs = json.loads(_run(app, "org", "list", "--json").output)
+    assert [(o["code"], o["parent"], o["locality"]) for o in orgs] == [
+        ("c", None, None), ("d", "c", "rural"), ("s", "d", "rural")]
+
+    # A user with a role, and a token that works on the API.
+    assert _run(app, "user", "add", "li", "--role", "s:uploader", "--password", "long enough pw").exit_code == 0
+    token = _run(app, "token", "create", "li").output.strip()
+    assert token.startswith("kj_")
+    resp = app.test_client().get("/api/v1/resources", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200
+
+    # Import a folder with a metadata CSV written by Excel in GBK.
+    folder = tmp_path / "课件"
+    folder.mkdir()
+    (folder / "fangcheng.md").write_text("# 一元二次方程\n\n配方法与公式法。", encoding="utf-8")
+    (folder / "notes.txt").write_text("Photosynthesis notes for biology class.", encoding="utf-8")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / ".hidden").write_text("skip me")
+    meta = tmp_path / "meta.csv"
+    meta.write_bytes("path,title,subject,stage,keywords\nfangcheng.md,方程复习,数学,初中,方程;复习\n".encode("gb18030"))
+    result = _run(app, "import", str(folder), "--org", "s", "--metadata", str(meta), "--visibility",
+                  "public", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["counts"] == {"imported": 2, "duplicates": 0, "already_imported": 0, "rejected": 1}
+    assert "empty" in summary["rejected"][0]["reason"]
+
+    found = json.loads(_run(app, "search", "方程", "--json").output)
+    assert [h["title"] for h in found["hits"]] == ["方程复习"]
+    found = json.loads(_run(app, "search", "photosynthesis", "--json").output)
+    assert found["total"] == 1
+    by_subject = json.loads(_run(app, "search", "", "--subject", "math", "--json").output)
+    assert [h["title"] for h in by_subject["hits"]] == ["方程复习"]
+
+    # The index can be rebuilt from the database.
+    assert "Indexed 2 resources" in _run(app, "reindex").output
+    assert json.loads(_run(app, "search", "方程", "--json").output)["total"] == 1
+
+
+def test_import_resumes_and_skips_duplicates(app, tmp_path: Path) -> None:
+    _run(app, "org", "add", "c", "--name", "C", "--kind", "city")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"n{i}.txt").write_text(f"lesson number {i}")
+    (folder / "copy.txt").write_text("lesson number 0")
+    first = json.loads(_run(app, "import", str(folder / "n0.txt"), "--org", "c", "--json").output)
+    assert first["counts"]["imported"] == 1
+    # As if the first run had been killed after one file: the rest comes in now.
+    second = json.loads(_run(app, "import", str(folder), "--org", "c", "--json").output)
+    assert second["counts"] == {"imported": 2, "duplicates": 1, "already_imported": 1, "rejected": 0}
+
+
+def test_cli_errors_are_one_line(app, tmp_path: Path) -> None:
+    result = _run(app, "import", str(tmp_path), "--org", "nowhere")
+    assert result.exit_code == 1 and "nowhere" in result.output and "Traceback" not in result.output
+    result = _run(app, "org", "add", "x", "--name", "X", "--kind", "school")
+    assert result.exit_code == 1 and "parent" in result.output
+    _run(app, "org", "add", "c", "--name", "C", "--kind", "city")
+    result = _run(app, "org", "add", "c", "--name", "C", "--kind", "city")
+    assert result.exit_code == 1 and "exists" in result.output
+    result = _run(app, "user", "add", "u", "--role", "c:wizard", "--password", "long enough pw")
+    assert result.exit_code == 1 and "ROLE" in result.output
+    result = _run(app, "token", "create", "ghost")
+    assert result.exit_code == 1 and "ghost" in result.output
+    bad_csv = tmp_path / "m.csv"
+    bad_csv.write_text("file,title\nx,y\n")
+    result = _run(app, "import", str(tmp_path), "--org", "c", "--metadata", str(bad_csv))
+    assert result.exit_code == 1 and "path" in result.output
+
+
+def test_bad_metadata_value_rejects_that_file_only(app, tmp_path: Path) -> None:
+    _run(app, "org", "add", "c", "--name", "C", "--kind", "city")
+    (tmp_path / "a.txt").write_text("first lesson text")
+    (tmp_path / "b.txt").write_text("second lesson text")
+    meta = tmp_path / "meta.csv"
+    meta.write_text("path,subject\na.txt,alchemy\n", encoding="utf-8")
+    summary = json.loads(_run(app, "import", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"),
+                              "--org", "c", "--metadata", str(meta), "--json").output)
+    assert summary["counts"]["imported"] == 1 and summary["counts"]["rejected"] == 1
+    assert "alchemy" in summary["rejected"][0]["reason"]

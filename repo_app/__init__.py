@@ -125,6 +125,9 @@ def _init_runtime(app: Flask, settings: Settings) -> None:
 def _init_request_hooks(app: Flask) -> None:
     @app.before_request
     def _request_id() -> None:
+        # Tests (and CLI-driven requests) may share one app context between requests;
+        # the principal belongs to the request alone.
+        g.pop("principal", None)
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming[:64] if incoming.isascii() and incoming else uuid.uuid4().hex
 

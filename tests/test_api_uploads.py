@@ -92,4 +92,4 @@ def test_broken_corpus_files_are_refused_with_a_reason(api, rel) -> None:
     resp = api.upload("uploader1", rid, rel.split("/")[-1], (CORPUS / rel).read_bytes())
     assert resp.status_code == 422
     message = resp.get_json()["error"]["message"]
-    assert message.startswith("The file") and len(message) > 20
+    assert message.startswith("The file") and len(message) > 15

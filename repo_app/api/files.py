@@ -126,7 +126,10 @@ def content(resource_id: int, file_id: int) -> Response:
     start, end = 0, size - 1
     status = 200
     rng: Range | None = request.range
-    if rng is not None and (not request.if_range or request.if_range.etag == etag):
+    # If-Range names the version the client holds; a range of another version would
+    # splice two files together, so the whole file is sent instead.
+    if_range_ok = "If-Range" not in request.headers or request.if_range.etag == etag
+    if rng is not None and if_range_ok:
         span = rng.range_for_length(size) if rng.units == "bytes" else None
         if span is None:
             response = Response(status=416)

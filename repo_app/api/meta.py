@@ -8,6 +8,7 @@ from flask import request
 from flask_smorest import Blueprint
 from sqlalchemy import select, text
 
+from repo_app.errors import BadRequest
 from repo_app.extensions import db
 from repo_app.models import ChapterNode, Organisation
 from repo_app.runtime import runtime
@@ -16,9 +17,12 @@ blp = Blueprint("meta", __name__, description="Vocabularies, organisations, heal
 
 
 @blp.route("/vocabularies", methods=["GET"])
-@blp.doc(description="Every controlled vocabulary with Chinese and English labels.")
+@blp.doc(description="Every controlled vocabulary, labelled in `?lang=zh` (default) or `en`.")
 def vocabularies() -> dict[str, Any]:
-    return runtime().vocab.as_json()
+    lang = request.args.get("lang", "zh")
+    if lang not in ("zh", "en"):
+        raise BadRequest("lang must be zh or en.")
+    return runtime().vocab.as_json(lang)
 
 
 @blp.route("/organisations", methods=["GET"])

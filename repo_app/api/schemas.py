@@ -122,11 +122,17 @@ class FileSchema(Schema):
         return f"/api/v1/resources/{vf.version.resource_id}/files/{vf.id}/content"
 
 
+class VersionFileSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    sha256 = fields.String()
+
+
 class VersionSchema(Schema):
     number = fields.Integer()
     note = fields.String()
     created_at = fields.DateTime()
-    files = fields.List(fields.Nested(FileSchema(exclude=("outline",))))
+    files = fields.List(fields.Nested(VersionFileSchema))
 
 
 class ChapterSchema(Schema):
@@ -136,7 +142,7 @@ class ChapterSchema(Schema):
     title = fields.String()
 
 
-class ResourceOutSchema(Schema):
+class ResourceSummarySchema(Schema):
     id = fields.Integer()
     title = fields.String()
     description = fields.String()
@@ -165,6 +171,9 @@ class ResourceOutSchema(Schema):
     updated_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
     files = fields.List(fields.Nested(FileSchema))
+
+
+class ResourceOutSchema(ResourceSummarySchema):
     versions = fields.List(fields.Nested(VersionSchema))
 
 
@@ -183,7 +192,7 @@ class ResourcePageSchema(Schema):
     total = fields.Integer()
     page = fields.Integer()
     per_page = fields.Integer()
-    items = fields.List(fields.Nested(ResourceOutSchema(exclude=("versions",))))
+    items = fields.List(fields.Nested(ResourceSummarySchema))
 
 
 class SearchHitSchema(Schema):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from config.vocabularies import ChapterNode as VocabChapter
 from repo_app.errors import Conflict, NotFound, ValidationError
 from repo_app.extensions import db
 from repo_app.models import (
@@ -90,19 +92,19 @@ def load_chapters() -> int:
         }
         position = 0
 
-        def walk(nodes: list[dict], parent: ChapterNode | None) -> None:
+        def walk(nodes: Sequence[VocabChapter], parent: ChapterNode | None) -> None:
             nonlocal added, position
             for node in nodes:
                 position += 1
-                row = existing.get(node["code"])
+                row = existing.get(node.code)
                 if row is None:
-                    row = ChapterNode(textbook=textbook, code=node["code"])
+                    row = ChapterNode(textbook=textbook, code=node.code)
                     db.session.add(row)
                     added += 1
-                row.title = node["title"]
+                row.title = node.title
                 row.parent = parent
                 row.position = position
-                walk(node.get("children", []), row)
+                walk(node.children, row)
 
         walk(vocab.chapter_tree(textbook), None)
     return added

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,15 @@ from repo_app.runtime import runtime
 from storage.base import CHUNK_SIZE
 
 log = logging.getLogger("kejian.files")
+
+# PDFium, behind the PDF extractor, is not thread-safe; threads of one server take
+# turns. Extraction has its own time limit, so the wait is bounded.
+_EXTRACT_LOCK = threading.Lock()
+
+
+def _extract(path: Path, filename: str | None) -> Extraction:
+    with _EXTRACT_LOCK:
+        return extract(path, filename)
 
 #: Kinds of content Kejian keeps. Anything else (executables, unknown binaries) is
 #: refused with the sniffed type in the message.
@@ -153,7 +163,7 @@ def ingest(stream: BinaryIO, filename: str) -> tuple[FileObject, bool]:
 
         extraction: Extraction | None = None
         if size <= settings.sync_extract_bytes:
-            extraction = extract(path, filename)
+            extraction = _extract(path, filename)
             if extraction.status == "rejected":
                 raise UnsupportedFile(_refusal(extraction), details={"name": filename, "mime": extraction.mime})
             mime, kind = extraction.mime, extraction.kind
@@ -193,11 +203,13 @@ def extract_stored(sha256: str) -> str:
         return "missing"
     tmp_dir = rt.settings.home / "tmp"
     tmp_dir.mkdir(exist_ok=True)
+    # The name tells Markdown from plain text, and an encrypted Office file's format.
+    name = db.session.scalar(select(VersionFile.name).where(VersionFile.sha256 == sha256).limit(1))
     with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="extract-") as fh:
         for chunk in rt.store.iter_bytes(sha256):
             fh.write(chunk)
         fh.flush()
-        ex = extract(Path(fh.name), None)
+        ex = _extract(Path(fh.name), name)
     _apply(blob, ex)
     resource_ids = db.session.scalars(
         select(ResourceVersion.resource_id)

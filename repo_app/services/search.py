@@ -143,7 +143,8 @@ def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[di
             if name in ORG_FACETS:
                 label = names.get(value, value)
             elif name in VOCAB_FACETS:
-                label = vocab.label(VOCAB_FACETS[name], value) or value
+                term = vocab.term(VOCAB_FACETS[name], value)
+                label = term.zh if term else value
             else:
                 label = value
             out.append({"value": value, "label": label, "count": count})

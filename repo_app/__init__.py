@@ -60,6 +60,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     register_error_handlers(app)
     _init_request_hooks(app)
 
+    from repo_app.cli import register_commands
+
+    register_commands(app)
+
     @app.get("/")
     def home():  # type: ignore[no-untyped-def]
         return render_template("home.html")

@@ -66,6 +66,16 @@ def main() -> None:
     """Kejian (课件): the city's shared courseware repository."""
 
 
+#: Kejian's own commands. They are added to each application's ``app.cli`` (see
+#: :func:`register_commands`), which is where ``kejian`` and ``flask`` find them.
+commands = click.Group("kejian-commands")
+
+
+def register_commands(app) -> None:  # type: ignore[no-untyped-def]
+    for command in commands.commands.values():
+        app.cli.add_command(command)
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -78,7 +88,7 @@ def _progress(total: int, desc: str) -> tqdm:
 
 # -- organisations ----------------------------------------------------------------
 
-@main.group()
+@commands.group()
 def org() -> None:
     """Organisations: city, districts, schools."""
 
@@ -127,7 +137,7 @@ def org_list(as_json: bool) -> None:
 
 # -- users and tokens -------------------------------------------------------------
 
-@main.group()
+@commands.group()
 def user() -> None:
     """Users and their roles."""
 
@@ -162,7 +172,7 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str, password:
     click.echo(f"Added user {created.username}.")
 
 
-@main.group()
+@commands.group()
 def token() -> None:
     """API tokens."""
 
@@ -185,7 +195,7 @@ def token_create(username: str, name: str, days: int) -> None:
 
 # -- import, search, index --------------------------------------------------------
 
-@main.command("import")
+@commands.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--org", "org_code", required=True, help="owner organisation code")
 @click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -228,7 +238,7 @@ def import_(paths: tuple[Path, ...], org_code: str, metadata: Path | None, visib
         click.echo(f"  rejected {item['path']}: {item['reason']}")
 
 
-@main.command("search")
+@commands.command("search")
 @click.argument("query", default="")
 @click.option("--stage")
 @click.option("--grade")
@@ -265,7 +275,7 @@ def search_cmd(query: str, sort: str, limit: int, as_json: bool, **facets: str |
         click.echo(f"{hit['id']:>6}  {hit['title']}  [{hit['owner_org'].code}]")
 
 
-@main.command("reindex")
+@commands.command("reindex")
 @with_appcontext
 @_domain_errors
 def reindex() -> None:
@@ -284,7 +294,7 @@ def reindex() -> None:
     click.echo(f"Indexed {done} resources in {time.monotonic() - started:.1f} s.")
 
 
-@main.command("worker")
+@commands.command("worker")
 @click.option("--once", is_flag=True, help="run what is queued, deliver the index outbox, exit")
 @click.option("--workers", type=click.IntRange(1, 16), default=1)
 @with_appcontext
@@ -338,7 +348,7 @@ DEMO_IMPORTS = [
 DEMO_PASSWORD = "kejian-demo"
 
 
-@main.command("demo")
+@commands.command("demo")
 @click.option("--dir", "demo_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="folder to import (default KEJIAN_DEMO_DIR or ../shared/corpus)")
 @with_appcontext
@@ -385,7 +395,7 @@ def demo(demo_dir: Path | None) -> None:
                f"rejected {counts['rejected']}, already there {counts['already']}.")
 
 
-@main.command("check-config")
+@commands.command("check-config")
 @with_appcontext
 def check_config() -> None:
     """Read the settings and say what this instance would use."""

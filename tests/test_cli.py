@@ -62,12 +62,14 @@ def test_import_resumes_and_skips_duplicates(app, tmp_path: Path) -> None:
     folder.mkdir()
     for i in range(3):
         (folder / f"n{i}.txt").write_text(f"lesson number {i}")
-    (folder / "copy.txt").write_text("lesson number 0")
+    (folder / "copy.txt").write_text("lesson number 0")  # same bytes as n0, imported before
+    (folder / "dup1.txt").write_text("lesson number 1")  # same bytes as n1, new in this run
     first = json.loads(_run(app, "import", str(folder / "n0.txt"), "--org", "c", "--json").output)
     assert first["counts"]["imported"] == 1
     # As if the first run had been killed after one file: the rest comes in now.
     second = json.loads(_run(app, "import", str(folder), "--org", "c", "--json").output)
-    assert second["counts"] == {"imported": 2, "duplicates": 1, "already_imported": 1, "rejected": 0}
+    assert second["counts"] == {"imported": 2, "duplicates": 1, "already_imported": 2, "rejected": 0}
+    assert second["duplicates"][0]["path"].endswith("n1.txt")
 
 
 def test_cli_errors_are_one_line(app, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ pytestmark = [
 KIND_OF = {
     "pdf": {"pdf"},
     "office": {"document", "presentation", "spreadsheet"},
-    "package": {"package"},
+    "package": {"package", "archive"},  # a zip without a manifest is an archive
     "media": {"video", "audio", "image", "text"},
     "zh": {"text"},
 }

@@ -7,7 +7,8 @@ see database objects.
 Access control lives inside the engine query: every document carries ``acl`` tokens
 (``"public"``, ``"org:<id>"``, ``"user:<id>"``, ``"manage:<id>"``) and every query carries
 the asker's tokens; a document matches only when the two sets meet. Facet counts and
-totals are therefore computed over visible documents only.
+totals are therefore computed over visible documents only. The token :data:`ACL_ALL`
+sees every document; it belongs to the command line's system principal only.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ OTHER_FIELDS: tuple[str, ...] = (
 
 SORTS = ("relevance", "newest", "popular")
 
+#: The access token that sees every document (``kejian`` commands, never a request).
+ACL_ALL = "*"
+
 
 class SearchEngineError(Exception):
     """Base class of search engine errors."""
@@ -71,6 +75,11 @@ class QueryError(SearchEngineError):
     """The query cannot be run as asked (bad field, bad value); callers answer 400."""
 
 
+class IndexOutdated(SearchUnavailable):
+    """The stored index was built for another document layout; ``kejian reindex``
+    rebuilds it (its :meth:`SearchEngine.clear` replaces the old index)."""
+
+
 @dataclass
 class SearchQuery:
     text: str = ""
@@ -81,7 +90,7 @@ class SearchQuery:
     sort: str = "relevance"
     offset: int = 0
     limit: int = 20
-    #: The asker's access tokens; an empty list sees nothing.
+    #: The asker's access tokens; an empty list sees nothing, :data:`ACL_ALL` all.
     acl: Sequence[str] = ("public",)
     highlight: bool = True
 
@@ -123,13 +132,23 @@ class SearchEngine(abc.ABC):
         """:raises QueryError: for a query that cannot run.
         :raises SearchUnavailable: when the engine cannot be reached."""
 
+    def suggest(self, prefix: str, acl: Sequence[str], limit: int = 10) -> list[str]:
+        """Titles of visible documents for a search box's completion list.
+
+        A title is suggested when its text, its full pinyin or its pinyin initials
+        start with or contain *prefix* (``sx`` and ``shux`` both find 数学 titles);
+        titles that start with it come first, then more downloaded ones. The access
+        rule is the one of :meth:`search`: an empty *acl* sees nothing.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not suggest titles")
+
     @abc.abstractmethod
     def ids(self) -> set[str]:
         """Every document id in the index (for consistency checks)."""
 
     @abc.abstractmethod
     def clear(self) -> None:
-        """Remove every document."""
+        """Remove every document (an outdated index is replaced by an empty one)."""
 
     def check(self) -> None:
         """Raise :class:`SearchUnavailable` when the engine cannot be used."""

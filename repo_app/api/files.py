@@ -11,7 +11,7 @@ from __future__ import annotations
 from email.message import Message
 from urllib.parse import quote
 
-from flask import Response, redirect, request, stream_with_context
+from flask import Response, redirect, request
 from flask_smorest import Blueprint
 from sqlalchemy import update
 from werkzeug.datastructures import Range
@@ -149,7 +149,7 @@ def content(resource_id: int, file_id: int) -> Response:
         db.session.commit()
 
     body = (
-        stream_with_context(rt.store.iter_bytes(blob.sha256, start, end))
+        rt.store.iter_bytes(blob.sha256, start, end)
         if request.method == "GET" and length
         else b""
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from indexer.engines.base import FACET_FIELDS, SORTS, SearchQuery
+from indexer.engines.base import ACL_ALL, FACET_FIELDS, SORTS, SearchQuery
 from repo_app.errors import BadRequest
 from repo_app.extensions import db
 from repo_app.models import Organisation, Resource
@@ -95,7 +95,7 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
         sort=sort,
         offset=offset,
         limit=per_page,
-        acl=principal.acl() if not principal.system else ["*"],
+        acl=principal.acl() if not principal.system else [ACL_ALL],
     )
     result = rt.engine.search(query)
 

@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
     )
     app.config.update(overrides)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     _init_logging(settings)
 
     db.init_app(app)
@@ -109,6 +110,8 @@ def _init_logging(settings: Settings) -> None:
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
         )
     logging.getLogger("kejian").setLevel(settings.log_level)
+    # huey announces every task; in the embedded mode that is every commit.
+    logging.getLogger("huey").setLevel(logging.WARNING)
 
 
 def _init_runtime(app: Flask, settings: Settings) -> None:

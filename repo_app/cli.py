@@ -26,11 +26,14 @@ log = logging.getLogger("kejian.cli")
 
 
 def _create_app():  # type: ignore[no-untyped-def]
+    from indexer.engines.base import SearchEngineError
     from repo_app import create_app
+    from storage.errors import StorageError
 
     try:
         return create_app()
-    except SettingsError as exc:
+    except (SettingsError, StorageError, SearchEngineError) as exc:
+        # One line naming the setting; no traceback for a configuration mistake.
         click.echo(f"kejian: {exc}", err=True)
         sys.exit(2)
 

@@ -1,0 +1,215 @@
+"""The analyzer every engine shares: tokens, query plans, snippets, suggestion keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.analysis import (
+    MAX_QUERY_TOKENS,
+    MAX_WORD_CHARS,
+    Part,
+    Synonyms,
+    compact,
+    default_synonyms,
+    highlight,
+    plan_query,
+    suggest_keys,
+    tokens,
+    word_form,
+)
+
+# ------------------------------------------------------------------- tokens
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("数学课件", ["数学", "学课", "课件"]),
+        ("数", ["数"]),
+        ("数 学", ["数", "学"]),
+        ("初二(3)班", ["初二", "3", "班"]),
+        ("PPT课件", ["ppt", "课件"]),
+        ("ＰＰＴ，①", ["ppt", "1"]),
+        ("Teacher's Guide", ["teacher", "guide"]),
+        ("東京タワー 한국어", ["東京", "京タ", "タワ", "ワー", "한국", "국어"]),
+        ("a\x00b\x07c\u200bd", ["a", "b", "c", "d"]),
+        ("x² + y_1", ["x2", "y", "1"]),
+        ("😀🎉!?", []),
+        ("", []),
+    ],
+)
+def test_tokens(text: str, expected: list[str]) -> None:
+    assert tokens(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("lessons", "lesson"),
+        ("classes", "class"),
+        ("studies", "study"),
+        ("boxes", "box"),
+        ("class", "class"),
+        ("campus", "campus"),
+        ("analysis", "analysis"),
+        ("gas", "gas"),
+        ("1990s", "1990s"),
+        ("don't", "dont"),
+        ("teacher's", "teacher"),
+        ("teacher\u2019s", "teacher"),
+    ],
+)
+def test_word_form(word: str, expected: str) -> None:
+    assert word_form(word) == expected
+
+
+def test_very_long_words_are_cut() -> None:
+    assert tokens("x" * 500) == ["x" * MAX_WORD_CHARS]
+
+
+# ------------------------------------------------------------- query plans
+
+
+def test_a_chinese_run_needs_all_its_bigrams() -> None:
+    plan = plan_query("二次函数")
+
+    assert plan.parts == (Part((("二次", "次函", "函数"),)),)
+    assert plan.phrases == (("二次", "次函", "函数"),)
+
+
+def test_each_word_is_a_part() -> None:
+    plan = plan_query("quadratic 函数 formula")
+
+    assert [part.alternatives for part in plan.parts] == [
+        (("quadratic",),),
+        (("函数",),),
+        (("formula",),),
+    ]
+
+
+def test_a_synonym_splits_a_run_into_alternatives() -> None:
+    synonyms = Synonyms([["数学", "math"], ["课件", "PPT", "幻灯片"]])
+
+    plan = plan_query("高中数学课件", synonyms)
+
+    assert [part.alternatives for part in plan.parts] == [
+        (("高中",),),
+        (("数学",), ("math",)),
+        (("课件",), ("ppt",), ("幻灯", "灯片")),
+    ]
+
+
+def test_multi_word_synonyms_match_whole_words() -> None:
+    synonyms = Synonyms([["教案", "lesson plan"]])
+
+    assert plan_query("Lesson Plans", synonyms).parts == (
+        Part((("教案",), ("lesson", "plan"))),
+    )
+    assert plan_query("lesson", synonyms).parts == (Part((("lesson",),)),)
+
+
+def test_the_shipped_synonyms_load() -> None:
+    plan = plan_query("课件", default_synonyms())
+
+    assert ("ppt",) in plan.parts[0].alternatives
+
+
+def test_a_lone_character_is_a_prefix() -> None:
+    assert plan_query("数").parts == (Part((("数*",),)),)
+    assert plan_query("数").terms == {"数"}
+
+
+def test_query_syntax_is_just_words() -> None:
+    plan = plan_query('title:foo AND ("bar" OR baz*)^2')
+
+    assert [part.alternatives[0][0] for part in plan.parts] == [
+        "title",
+        "foo",
+        "and",
+        "bar",
+        "or",
+        "baz",
+        "2",
+    ]
+
+
+def test_queries_are_capped() -> None:
+    long_run = plan_query("数" * 10_000)
+    many_words = plan_query(" ".join(f"w{i}" for i in range(500)))
+
+    assert sum(len(p.alternatives[0]) for p in long_run.parts) == MAX_QUERY_TOKENS
+    assert len(many_words.parts) == MAX_QUERY_TOKENS
+
+
+def test_a_query_without_words_plans_nothing() -> None:
+    assert not plan_query(" ，。!? 😀 ")
+
+
+# --------------------------------------------------------------- highlights
+
+
+def test_highlight_escapes_and_wraps() -> None:
+    text = "<b>数学</b> & Teacher's lessons"
+
+    assert highlight(text, {"数学", "teacher", "lesson"}) == (
+        "&lt;b&gt;<em>数学</em>&lt;/b&gt; &amp; "
+        "<em>Teacher</em>&#x27;s <em>lessons</em>"
+    )
+
+
+def test_highlight_joins_overlapping_bigrams() -> None:
+    assert (
+        highlight("学习二次函数吧", {"二次", "次函", "函数"})
+        == "学习<em>二次函数</em>吧"
+    )
+
+
+def test_highlight_matches_whole_words_only() -> None:
+    assert highlight("mathematics and aftermath", {"math"}) is None
+
+
+def test_highlight_keeps_the_original_characters() -> None:
+    # Full-width letters and a ligature change length when normalised.
+    assert highlight("ﬁnal ＰＰＴ", {"final", "ppt"}) == "<em>ﬁnal</em> <em>ＰＰＴ</em>"
+
+
+def test_highlight_picks_a_window_around_the_matches() -> None:
+    text = "无关内容。" * 100 + "浮力的计算" + "其他内容。" * 100
+
+    snippet = highlight(text, {"浮力"}, 60)
+
+    assert snippet is not None
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert "<em>浮力</em>" in snippet
+    assert len(snippet.replace("<em>", "").replace("</em>", "")) == 62
+
+
+def test_highlight_without_a_match_is_none() -> None:
+    assert highlight("没有", {"浮力"}) is None
+    assert highlight("", {"浮力"}) is None
+
+
+# -------------------------------------------------------------- suggestions
+
+
+def test_suggest_keys_cover_text_pinyin_and_initials() -> None:
+    head, contained = suggest_keys("PPT 重庆银行")
+
+    assert head == {"ppt重庆银行", "pptchongqingyinhang", "pptcqyh"}
+    assert {
+        "重庆银行",
+        "银行",
+        "chongqingyinhang",
+        "yinhang",
+        "cqyh",
+        "yh",
+    } <= contained
+    assert head <= contained
+
+
+def test_compact_drops_separators() -> None:
+    assert compact(" 初中 数学, Grade-7 ") == "初中数学grade7"
+
+
+def test_an_empty_title_has_no_keys() -> None:
+    assert suggest_keys("!!") == (set(), set())

@@ -1,0 +1,595 @@
+"""The behaviour every search engine promises, run against each ``engine`` backend."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from indexer.engines.base import (
+    ACL_ALL,
+    FACET_FIELDS,
+    QueryError,
+    SearchEngine,
+    SearchQuery,
+)
+
+MakeDoc = Callable[..., dict[str, Any]]
+
+EVERYONE = ["public", "org:s1", "org:s2", "user:7"]
+
+
+def found(engine: SearchEngine, text: str = "", **options: object) -> list[str]:
+    """Ids of a search's hits, in order."""
+    options.setdefault("acl", EVERYONE)
+    options.setdefault("limit", 100)
+    result = engine.search(SearchQuery(text=text, **options))  # type: ignore[arg-type]
+    return [hit.id for hit in result.hits]
+
+
+# ------------------------------------------------------------------- matching
+
+
+def test_finds_chinese_and_english_words(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("zh", title="一元二次方程", text="求根公式与判别式"),
+            make_doc("en", title="Quadratic Equations", text="The quadratic formula."),
+            make_doc("other", title="古诗词鉴赏", text="春眠不觉晓"),
+        ]
+    )
+
+    assert found(engine, "判别式") == ["zh"]
+    assert found(engine, "二次方程") == ["zh"]
+    assert found(engine, "equation") == ["en"]
+    assert found(engine, "QUADRATIC formula") == ["en"]
+    assert found(engine, "ＱＵＡＤＲＡＴＩＣ") == ["en"]  # full-width letters fold
+
+
+def test_two_character_word_is_found_wherever_it_appears(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    # 方程 appears only once per document, at the start, middle or end of a long
+    # run of characters, and in each text field in turn.
+    contexts = ["方程的解法", "解一元二次方程组的步骤", "列方程", "方程", "这是方程。"]
+    fields = ["text", "title", "description", "keywords", "labels"]
+    expected = set()
+    docs = []
+    for i in range(30):
+        field = fields[i % len(fields)]
+        value = contexts[i % len(contexts)]
+        docs.append(
+            make_doc(
+                f"hit-{i}",
+                **{field: [value] if field in ("keywords", "labels") else value},
+            )
+        )
+        expected.add(f"hit-{i}")
+    docs += [make_doc(f"miss-{i}", text="方向程度，方 程") for i in range(10)]
+    engine.index(docs)
+
+    result = engine.search(SearchQuery(text="方程", acl=["public"], limit=100))
+
+    assert result.total == 30
+    assert {hit.id for hit in result.hits} == expected
+
+
+def test_longer_chinese_word_needs_all_its_characters_in_order(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("whole", text="二次函数的图像"),
+            make_doc("scattered", text="二次方程与函数图像"),  # 二次 and 函数, no 次函
+        ]
+    )
+
+    assert found(engine, "二次函数") == ["whole"]
+
+
+def test_every_word_must_match_when_some_document_has_all(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("both", title="Photosynthesis lab worksheet"),
+            make_doc("one", title="Photosynthesis reading"),
+            make_doc("none", title="Cell division"),
+        ]
+    )
+
+    assert found(engine, "photosynthesis worksheet") == ["both"]
+
+
+def test_falls_back_to_any_word_when_no_document_has_all(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("both", title="光合作用 实验"),
+            make_doc("one", title="光合作用 阅读"),
+            make_doc("none", title="细胞分裂"),
+        ]
+    )
+
+    # "photosinthesis" is misspelt: no document has every word, so any word counts,
+    # and the document matching more of them ranks first.
+    assert found(engine, "光合作用 实验 photosinthesis") == ["both", "one"]
+
+
+def test_title_matches_rank_above_body_matches(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc(
+                "body", title="课堂练习", text="勾股定理的证明方法很多，本课介绍三种。"
+            ),
+            make_doc("title", title="勾股定理", text="直角三角形三边的关系"),
+            make_doc("description", title="几何", description="勾股定理的应用"),
+        ]
+    )
+
+    assert found(engine, "勾股定理") == ["title", "description", "body"]
+    assert found(engine, "勾股") == ["title", "description", "body"]
+
+
+def test_synonyms_widen_a_query(engine: SearchEngine, make_doc: MakeDoc) -> None:
+    engine.index(
+        [
+            make_doc("ppt", title="PPT 分数的加法"),
+            make_doc("slides", title="分数的加法 幻灯片"),
+            make_doc("plan", title="分数的加法 教学设计"),
+        ]
+    )
+
+    assert sorted(found(engine, "课件")) == ["ppt", "slides"]
+    assert sorted(found(engine, "分数 课件")) == ["ppt", "slides"]
+    assert found(engine, "教案") == ["plan"]
+    assert sorted(found(engine, "ppt")) == ["ppt", "slides"]
+
+
+def test_english_subject_names_find_chinese_ones(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [make_doc("m", title="初中数学 期末复习"), make_doc("p", title="物理 实验")]
+    )
+
+    assert found(engine, "mathematics") == ["m"]
+    assert found(engine, "Physics") == ["p"]
+
+
+def test_lone_character_matches_words_it_begins(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("a", title="数学"), make_doc("b", title="语文")])
+
+    assert found(engine, "数") == ["a"]
+
+
+def test_query_without_words_lists_every_visible_document(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("a"), make_doc("b", acl=["org:s9"])])
+
+    assert found(engine, "") == ["a"]
+    assert found(engine, "   ") == ["a"]
+
+
+# --------------------------------------------------------------------- access
+
+
+def test_documents_are_only_found_by_who_may_see_them(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("public", title="光的折射"),
+            make_doc("school", title="光的折射 校内", acl=["org:s1"]),
+            make_doc("draft", title="光的折射 草稿", acl=["user:7", "manage:s1"]),
+        ]
+    )
+
+    assert sorted(found(engine, "折射", acl=["public"])) == ["public"]
+    assert sorted(found(engine, "折射", acl=["public", "org:s1"])) == [
+        "public",
+        "school",
+    ]
+    assert sorted(found(engine, "折射", acl=["manage:s1"])) == ["draft"]
+    assert found(engine, "折射", acl=[]) == []
+    assert engine.search(SearchQuery(text="", acl=[], facets=["subject"])).total == 0
+
+
+def test_the_system_token_sees_every_document(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("public", title="光的折射"),
+            make_doc("draft", title="光的折射 草稿", acl=["user:7"]),
+            make_doc("orphan", title="光的折射 无主", acl=[]),
+        ]
+    )
+
+    assert sorted(found(engine, "折射", acl=[ACL_ALL])) == ["draft", "orphan", "public"]
+    assert len(engine.suggest("gdzs", [ACL_ALL])) == 3
+
+
+# --------------------------------------------------------- facets and filters
+
+
+def test_facet_counts_cover_every_visible_match(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    docs = [
+        make_doc(f"m{i}", title="复习", subject="math", chapter=["c1", "c2"])
+        for i in range(25)
+    ]
+    docs += [
+        make_doc(f"p{i}", title="复习", subject="physics", chapter=["c2"])
+        for i in range(7)
+    ]
+    # Hidden from the asker: must change no count.
+    docs += [
+        make_doc(
+            f"h{i}", title="复习", subject="chemistry", chapter=["c1"], acl=["org:s9"]
+        )
+        for i in range(5)
+    ]
+    docs += [make_doc("other", title="预习", subject="biology")]
+    engine.index(docs)
+
+    result = engine.search(
+        SearchQuery(
+            text="复习", facets=["subject", "chapter", "grade"], limit=5, acl=["public"]
+        )
+    )
+
+    assert result.total == 32
+    assert len(result.hits) == 5
+    assert result.facets["subject"] == [("math", 25), ("physics", 7)]
+    assert result.facets["chapter"] == [("c2", 32), ("c1", 25)]
+    assert result.facets["grade"] == [("g7", 32)]
+
+
+def test_facets_of_an_empty_result_are_empty(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc(title="复习")])
+
+    result = engine.search(SearchQuery(text="没有这个词", facets=["subject"]))
+
+    assert result.total == 0
+    assert result.facets == {"subject": []}
+
+
+def test_filters_or_within_a_field_and_across_fields(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("m7", subject="math", grade="g7"),
+            make_doc("m8", subject="math", grade="g8"),
+            make_doc("p7", subject="physics", grade="g7"),
+            make_doc("c7", subject="chemistry", grade="g7"),
+            make_doc("multi", subject="math", grade="g9", chapter=["c1", "c2"]),
+        ]
+    )
+
+    either = {"subject": ["math", "physics"]}
+    assert sorted(found(engine, filters=either)) == ["m7", "m8", "multi", "p7"]
+    both = {"subject": ["math", "physics"], "grade": ["g7"]}
+    assert sorted(found(engine, filters=both)) == ["m7", "p7"]
+    assert found(engine, filters={"chapter": ["c2"]}) == ["multi"]
+    assert found(engine, filters={"subject": ["history"]}) == []
+
+
+@pytest.mark.parametrize("field", ["colour", "title", "acl"])
+def test_unknown_facet_or_filter_field_is_a_query_error(
+    engine: SearchEngine, field: str
+) -> None:
+    with pytest.raises(QueryError, match=field):
+        engine.search(SearchQuery(facets=[field]))
+    with pytest.raises(QueryError, match=field):
+        engine.search(SearchQuery(filters={field: ["x"]}))
+
+
+def test_every_facet_field_can_be_counted(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("a")])
+
+    result = engine.search(SearchQuery(facets=list(FACET_FIELDS)))
+
+    assert set(result.facets) == set(FACET_FIELDS)
+    assert result.facets["mime_group"] == [("presentation", 1)]
+
+
+# ------------------------------------------------------- sorting and paging
+
+
+def test_sort_by_newest_and_by_downloads(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    engine.index(
+        [
+            make_doc(
+                "old",
+                title="作文",
+                updated_at=dt.datetime(2023, 5, 1, tzinfo=dt.UTC),
+                downloads=90,
+            ),
+            # 08:00 in Beijing is midnight UTC: older than "mid" below.
+            make_doc(
+                "east",
+                title="作文",
+                updated_at=dt.datetime(2024, 3, 1, 8, tzinfo=beijing),
+                downloads=5,
+            ),
+            make_doc(
+                "mid",
+                title="作文",
+                updated_at=dt.datetime(2024, 3, 1, 1, tzinfo=dt.UTC),
+                downloads=40,
+            ),
+            make_doc(
+                "undated", title="作文", updated_at=None, created_at=None, downloads=0
+            ),
+        ]
+    )
+
+    assert found(engine, "作文", sort="newest") == ["mid", "east", "old", "undated"]
+    assert found(engine, "作文", sort="popular") == ["old", "mid", "east", "undated"]
+    assert found(engine, "", sort="relevance") == ["mid", "east", "old", "undated"]
+
+
+def test_unknown_sort_is_a_query_error(engine: SearchEngine) -> None:
+    with pytest.raises(QueryError, match="sort"):
+        engine.search(SearchQuery(sort="random"))
+
+
+def test_pages_cover_the_results_once(engine: SearchEngine, make_doc: MakeDoc) -> None:
+    engine.index(
+        [make_doc(f"d{i:02}", title="单元测试", downloads=i) for i in range(23)]
+    )
+
+    pages = []
+    for offset in range(0, 30, 10):
+        result = engine.search(
+            SearchQuery(text="单元", sort="popular", offset=offset, limit=10)
+        )
+        assert result.total == 23
+        pages.append([hit.id for hit in result.hits])
+
+    assert [len(page) for page in pages] == [10, 10, 3]
+    assert [doc for page in pages for doc in page] == [
+        f"d{i:02}" for i in range(22, -1, -1)
+    ]
+
+
+def test_limit_zero_returns_only_total_and_facets(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc(title="单元测试") for _ in range(3)])
+
+    result = engine.search(SearchQuery(text="单元", limit=0, facets=["subject"]))
+
+    assert (result.total, result.hits, result.facets) == (
+        3,
+        [],
+        {"subject": [("math", 3)]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit"), [(9_990, 11), (10_000, 1), (-1, 10), (0, -5)]
+)
+def test_paging_out_of_range_is_a_query_error(
+    engine: SearchEngine, offset: int, limit: int
+) -> None:
+    with pytest.raises(QueryError):
+        engine.search(SearchQuery(offset=offset, limit=limit))
+
+
+def test_deepest_allowed_page_runs(engine: SearchEngine) -> None:
+    assert engine.search(SearchQuery(offset=9_990, limit=10)).hits == []
+
+
+# ----------------------------------------------------------------- highlights
+
+
+def test_highlights_wrap_matches_and_escape_the_rest(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    text = (
+        "前言。" * 200 + "本节讲解<b>浮力</b>的计算 & 阿基米德原理。" + "后记。" * 200
+    )
+    engine.index(
+        [
+            make_doc(
+                "a",
+                title="<script>alert('浮力')</script> 浮力",
+                description="Buoyancy & 浮力",
+                text=text,
+            )
+        ]
+    )
+
+    hit = engine.search(SearchQuery(text="浮力")).hits[0]
+
+    assert hit.highlights["title"] == (
+        "&lt;script&gt;alert(&#x27;<em>浮力</em>&#x27;)&lt;/script&gt; <em>浮力</em>"
+    )
+    assert hit.highlights["description"] == "Buoyancy &amp; <em>浮力</em>"
+    snippet = hit.highlights["text"]
+    assert "&lt;b&gt;<em>浮力</em>&lt;/b&gt;" in snippet
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert len(snippet) < 300
+
+
+def test_highlights_mark_synonyms_and_plurals(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("a", title="PPT: Fractions lessons")])
+
+    hit = engine.search(SearchQuery(text="课件 lesson")).hits[0]
+
+    assert hit.highlights["title"] == "<em>PPT</em>: Fractions <em>lessons</em>"
+
+
+def test_highlights_can_be_turned_off(engine: SearchEngine, make_doc: MakeDoc) -> None:
+    engine.index([make_doc("a", title="浮力")])
+
+    assert (
+        engine.search(SearchQuery(text="浮力", highlight=False)).hits[0].highlights
+        == {}
+    )
+
+
+# ---------------------------------------------------------------- suggestions
+
+
+def test_suggests_titles_by_text_and_pinyin(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("a", title="数学思维训练", downloads=10),
+            make_doc("b", title="初中数学 期末", downloads=50),
+            make_doc("c", title="Shakespeare sonnets", downloads=20),
+            make_doc("d", title="数学竞赛 校内", acl=["org:s9"], downloads=99),
+            make_doc("e", title="语文阅读", downloads=5),
+        ]
+    )
+
+    # Titles starting with the prefix first, then containing it; more downloads first.
+    assert engine.suggest("sx", ["public"]) == ["数学思维训练", "初中数学 期末"]
+    assert engine.suggest("数学", ["public"]) == ["数学思维训练", "初中数学 期末"]
+    assert engine.suggest("shuxue", ["public"]) == ["数学思维训练", "初中数学 期末"]
+    assert engine.suggest("SHA", ["public"]) == ["Shakespeare sonnets"]
+    assert engine.suggest("czsx", ["public"]) == ["初中数学 期末"]
+    assert engine.suggest("sx", ["public", "org:s9"])[0] == "数学竞赛 校内"
+    assert engine.suggest("sx", ["public"], limit=1) == ["数学思维训练"]
+    assert engine.suggest("sx", []) == []
+    assert engine.suggest("", ["public"]) == []
+    assert engine.suggest("  .*(", ["public"]) == []
+
+
+# ------------------------------------------------------------ writes and ids
+
+
+def test_delete_removes_documents_and_ignores_unknown_ids(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("a", title="浮力"), make_doc("b", title="浮力")])
+
+    engine.delete(["a", "missing"])
+
+    assert found(engine, "浮力") == ["b"]
+    assert engine.ids() == {"b"}
+
+
+def test_indexing_an_id_again_replaces_the_document(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("a", title="旧标题")])
+    engine.index([make_doc("a", title="新标题")])
+    written = engine.index([make_doc("b", title="一"), make_doc("b", title="二")])
+
+    assert written == 1
+    assert found(engine, "标题") == ["a"]
+    assert found(engine, "旧标题") == []
+    assert found(engine, "二") == ["b"]
+    assert engine.search(SearchQuery()).total == 2
+
+
+def test_clear_and_ids(engine: SearchEngine, make_doc: MakeDoc) -> None:
+    assert engine.ids() == set()
+    engine.index([make_doc(str(i)) for i in range(5)])
+    assert engine.ids() == {"0", "1", "2", "3", "4"}
+
+    engine.clear()
+
+    assert engine.ids() == set()
+    assert engine.search(SearchQuery()).total == 0
+    engine.index([make_doc("again")])
+    assert engine.ids() == {"again"}
+
+
+def test_indexing_nothing_writes_nothing(engine: SearchEngine) -> None:
+    assert engine.index([]) == 0
+    engine.delete([])
+
+
+def test_a_document_without_id_is_refused(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    doc = make_doc()
+    del doc["id"]
+
+    with pytest.raises(ValueError, match="id"):
+        engine.index([doc])
+
+
+def test_documents_with_missing_and_odd_values_are_indexed(
+    engine: SearchEngine,
+) -> None:
+    engine.index(
+        [
+            {"id": "bare", "acl": ["public"]},
+            {
+                "id": "odd",
+                "title": "控制\x00字符\x07 \ud800 😀 ①",
+                "keywords": None,
+                "subject": None,
+                "chapter": ["", None],
+                "acl": "public",
+                "downloads": "12",
+                "updated_at": "2024-05-01T10:00:00+08:00",
+            },
+        ]
+    )
+
+    assert found(engine, "字符") == ["odd"]
+    assert found(engine, "1") == ["odd"]
+    assert engine.ids() == {"bare", "odd"}
+
+
+# ----------------------------------------------------------------- robustness
+
+
+BAD_QUERIES = [
+    '"unbalanced',
+    "title:foo AND (",
+    "a OR b NOT c^2 ~3 *",
+    "field:[1 TO",
+    "\\",
+    "/regex.*/",
+    "\x00\x01\x1f\x7f",
+    "😀🎉 数学 👩‍🏫",
+    "\ud800 lone surrogate",
+    "数" * 10_000,
+    "word " * 2_000,
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "\u200b\u200e\ufeff",
+    "ｆｕｌｌ　ｗｉｄｔｈ",
+]
+
+
+@pytest.mark.parametrize("text", BAD_QUERIES, ids=range(len(BAD_QUERIES)))
+def test_any_query_text_runs(
+    engine: SearchEngine, make_doc: MakeDoc, text: str
+) -> None:
+    engine.index([make_doc("a", title="数学 word title foo")])
+
+    result = engine.search(SearchQuery(text=text, facets=["subject"]))
+
+    assert result.total >= 0
+    engine.suggest(text, ["public"])

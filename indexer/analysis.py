@@ -18,6 +18,12 @@ engine, for three reasons:
   whereas a token stream joined by spaces is read by tantivy's built-in ``whitespace``
   tokenizer in every process (web, worker, CLI) without setup.
 
+A query (:func:`plan_query`) asks for every word, and a CJK run of the query for all
+its bigrams: recall is full (a two-character word is one bigram, found wherever it
+occurs) and a longer word does not match documents that merely share a character
+pair with it. Synonyms (``synonyms.json``) widen a word to any of its group. Engines
+fall back to any word when no document has them all.
+
 Traditional/simplified conversion is out of scope: 数學 and 数学 are different words.
 """
 
@@ -298,8 +304,7 @@ def plan_query(text: str, synonyms: Synonyms | None = None) -> QueryPlan:
     i = 0
     while i < len(atoms):
         atom, run = atoms[i]
-        found = synonyms.match(texts, i) if synonyms is not None else None
-        if synonyms is not None and found is not None:
+        if synonyms is not None and (found := synonyms.match(texts, i)) is not None:
             flush()
             size, group = found
             parts.append(Part(synonyms.alternatives(group)))

@@ -232,7 +232,7 @@ def test_open_engine_defaults_to_the_embedded_index(
 
 
 def test_open_engine_does_not_offer_elasticsearch_yet(tmp_path: Path) -> None:
-    with pytest.raises(SearchEngineError, match="issue 3"):
+    with pytest.raises(SearchEngineError, match="Elasticsearch"):
         open_engine("http://localhost:9200", home=tmp_path)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from indexer.engines.base import ACL_ALL, FACET_FIELDS, SORTS, SearchQuery
 from repo_app.errors import BadRequest
@@ -100,7 +101,13 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
     result = rt.engine.search(query)
 
     ids = [int(h.id) for h in result.hits]
-    rows = {r.id: r for r in db.session.scalars(select(Resource).where(Resource.id.in_(ids)))} if ids else {}
+    # Only the columns shown in a hit: versions, files and chapters stay unloaded.
+    rows_query = (
+        select(Resource)
+        .where(Resource.id.in_(ids))
+        .options(lazyload(Resource.versions), lazyload(Resource.chapters))
+    )
+    rows = {r.id: r for r in db.session.scalars(rows_query)} if ids else {}
     hits = []
     for hit in result.hits:
         resource = rows.get(int(hit.id))

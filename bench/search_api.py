@@ -622,7 +622,7 @@ def run(work: Path, args: argparse.Namespace) -> None:
         f"search benchmark: {args.n} resources, text ~{args.text_chars} chars, "
         f"{args.requests} timed queries after {args.warmup} warm-up, every facet counted"
     )
-    instance = make_instance(work / "instance", KEJIAN_LOG_LEVEL="WARNING")
+    instance = make_instance(work / "instance")
     app = instance.app()
     seeded = seed_city(app, args.districts, args.schools)
     rt = app.extensions["kejian"]

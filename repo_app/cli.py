@@ -270,12 +270,11 @@ def search_cmd(query: str, sort: str, limit: int, as_json: bool, **facets: str |
     )
     if as_json:
         doc = dict(result)
-        doc["hits"] = [{**h, "owner_org": h["owner_org"].code} for h in result["hits"]]
         _echo_json(doc)
         return
     click.echo(f"{result['total']} results")
     for hit in result["hits"]:
-        click.echo(f"{hit['id']:>6}  {hit['title']}  [{hit['owner_org'].code}]")
+        click.echo(f"{hit['id']:>6}  {hit['title']}  [{hit['owner_org']['code']}]")
 
 
 @commands.command("reindex")

@@ -105,7 +105,11 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
     rows_query = (
         select(Resource)
         .where(Resource.id.in_(ids))
-        .options(lazyload(Resource.versions), lazyload(Resource.chapters))
+        .options(
+            lazyload(Resource.versions),
+            lazyload(Resource.chapters),
+            lazyload(Resource.uploader),
+        )
     )
     rows = {r.id: r for r in db.session.scalars(rows_query)} if ids else {}
     hits = []
@@ -122,8 +126,8 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
                 "subject": resource.subject,
                 "stage": resource.stage,
                 "resource_type": resource.resource_type,
-                "owner_org": resource.owner_org,
-                "updated_at": resource.updated_at,
+                "owner_org": _org_ref(resource.owner_org),
+                "updated_at": resource.updated_at.isoformat(),
             }
         )
     return {
@@ -132,6 +136,15 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
         "per_page": per_page,
         "hits": hits,
         "facets": _label_facets(result.facets),
+    }
+
+
+def _org_ref(org: Organisation) -> dict[str, Any]:
+    return {
+        "code": org.code,
+        "name": org.name,
+        "kind": org.kind.value,
+        "locality": org.locality.value if org.locality else None,
     }
 
 

@@ -8,6 +8,7 @@ official ``minio`` client. :func:`open_store` picks one from ``KEJIAN_STORAGE_UR
 
 from storage.base import ObjectInfo, ObjectStore, StoredObject
 from storage.errors import (
+    DigestMismatch,
     ObjectNotFound,
     ObjectTooLarge,
     StorageConfigError,
@@ -17,6 +18,7 @@ from storage.errors import (
 from storage.factory import open_store
 
 __all__ = [
+    "DigestMismatch",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",

@@ -3,15 +3,22 @@
 Objects are addressed by the lowercase hex SHA-256 of their content. Writers stream:
 :meth:`ObjectStore.put_stream` reads its input in chunks, hashes while it writes, makes
 the object visible atomically only once it is complete, and keeps a single copy when the
-same bytes arrive twice.
+same bytes arrive twice. A caller that already holds the whole file on local disk with
+its digest (an upload spooled while it was hashed) hands it over with
+:meth:`ObjectStore.put_file` instead, which lets a store skip work it would repeat.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
+
+from storage._shared import is_digest
+from storage.errors import DigestMismatch, ObjectTooLarge
 
 #: Size of the chunks stores read and write; large enough for throughput, small enough
 #: that a request never holds a file in memory.
@@ -20,7 +27,7 @@ CHUNK_SIZE = 1024 * 1024
 
 @dataclass(frozen=True)
 class StoredObject:
-    """What :meth:`ObjectStore.put_stream` wrote."""
+    """What :meth:`ObjectStore.put_stream` or :meth:`ObjectStore.put_file` wrote."""
 
     sha256: str
     size: int
@@ -54,6 +61,48 @@ class ObjectStore(abc.ABC):
         :raises ObjectTooLarge: when more than *max_size* bytes arrive; nothing is kept.
         :raises StorageUnavailable: when the backend fails.
         """
+
+    def put_file(
+        self, path: Path, sha256: str, size: int, *, max_size: int | None = None
+    ) -> StoredObject:
+        """Store the complete local file at *path*, whose digest and size are known.
+
+        For a caller that hashed the file while writing it, such as an upload spooled
+        to a private temporary file. The caller keeps ownership of *path*: it removes
+        whatever is left there afterwards (``unlink(missing_ok=True)``), since a store
+        may have moved the file into place, and it must not write to the file during
+        or after the call, since the stored object may share its disk blocks.
+
+        This default streams the file through :meth:`put_stream`, which hashes it
+        again, and refuses it when the digest differs. Stores that can take the file
+        over more cheaply override it; they may trust *sha256* rather than read the
+        file again, so a caller whose file could have been changed by someone else
+        since it was hashed must use :meth:`put_stream`.
+
+        :raises ObjectTooLarge: when *size* is over *max_size*; nothing is kept.
+        :raises DigestMismatch: when the file does not hold *size* bytes, or (where
+            the store reads the file) bytes with another digest; nothing is kept
+            under *sha256*.
+        :raises ValueError: when *sha256* is not a well-formed digest.
+        :raises OSError: when *path* cannot be opened or read, unchanged.
+        :raises StorageUnavailable: when the backend fails.
+        """
+        if not is_digest(sha256):
+            raise ValueError(f"not a SHA-256 digest: {sha256[:80]!r}")
+        if max_size is not None and size > max_size:
+            raise ObjectTooLarge(max_size)
+
+        with Path(path).open("rb") as stream:
+            actual = os.fstat(stream.fileno()).st_size
+            if actual != size:
+                raise DigestMismatch(sha256, f"holds {actual} bytes, not {size}")
+            stored = self.put_stream(stream, max_size=max_size)
+
+        # The object is kept under its real digest; the collector removes it if
+        # nothing refers to it, as it does any unreferenced object.
+        if stored.sha256 != sha256:
+            raise DigestMismatch(sha256, f"holds bytes with digest {stored.sha256}")
+        return stored
 
     @abc.abstractmethod
     def stat(self, sha256: str) -> ObjectInfo:

@@ -30,5 +30,17 @@ class ObjectTooLarge(StorageError):
         self.limit = limit
 
 
+class DigestMismatch(StorageError):
+    """A file handed to ``put_file`` does not hold the bytes its digest or size say.
+
+    Nothing is kept under the claimed digest; the caller's file changed after it was
+    hashed, or the caller passed the wrong figures.
+    """
+
+    def __init__(self, sha256: str, problem: str) -> None:
+        super().__init__(f"the file given as {sha256} {problem}")
+        self.sha256 = sha256
+
+
 class StorageUnavailable(StorageError):
     """The object store cannot be reached or answered with a server error."""

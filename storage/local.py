@@ -5,6 +5,10 @@ Objects live at ``ROOT/objects/ab/cd/<sha256>``; uploads in progress live in
 visible by a hard link from ``tmp`` into ``objects``, which is atomic only within one
 filesystem. Readers therefore see either no object or a complete, fsynced one, never a
 partial file, even when two processes store the same bytes at the same moment.
+
+:meth:`LocalStore.put_file` publishes a caller's finished file the same way, linking
+it straight from where it is (an upload spooled to ``KEJIAN_HOME/tmp``, usually on the
+same filesystem as the store) so that a large upload is written to disk only once.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import errno
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -27,13 +32,26 @@ from storage._shared import (
     shard_path,
 )
 from storage.base import CHUNK_SIZE, ObjectInfo, ObjectStore, StoredObject
-from storage.errors import ObjectNotFound, ObjectTooLarge, StorageUnavailable
+from storage.errors import (
+    DigestMismatch,
+    ObjectNotFound,
+    ObjectTooLarge,
+    StorageUnavailable,
+)
 
 # Filesystems without hard links (some network and FUSE mounts) answer link() with one
 # of these; the store then falls back to rename, which is atomic but overwrites.
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 
 _SHARD = re.compile(r"[0-9a-f]{2}")
+
+
+class _OtherFilesystem(StorageUnavailable):
+    """A file could not be linked or moved into place: it is on another filesystem.
+
+    Raised only where the source may live outside the store's root; put_file then
+    copies the file in instead.
+    """
 
 
 class LocalStore(ObjectStore):
@@ -77,6 +95,56 @@ class LocalStore(ObjectStore):
             # After a successful link the temporary name is just a second link.
             with contextlib.suppress(OSError):
                 tmp_path.unlink(missing_ok=True)
+
+        return StoredObject(sha256=sha256, size=size, created=created)
+
+    def put_file(
+        self, path: Path, sha256: str, size: int, *, max_size: int | None = None
+    ) -> StoredObject:
+        """Make the caller's complete file the object, without reading it again.
+
+        The file is fsynced and hard-linked into place, which is atomic and refuses
+        to replace an object that is already there, so uploads of the same bytes that
+        race still report exactly one ``created``. A filesystem without hard links
+        gets the file moved instead; a file on another filesystem than the store
+        (``KEJIAN_STORAGE_URL`` pointing at another disk) is copied into the store's
+        temporary folder and published from there, as :meth:`put_stream` does.
+
+        The digest is trusted, not recomputed. That is safe for the one caller this
+        exists for, an upload spooled by the web process: it created the file with
+        ``mkstemp`` (a fresh name, owner-only mode, in the instance's own folder),
+        hashed each chunk as it wrote it, and shares the name with nobody, so the
+        bytes on disk are the bytes it hashed. Hashing them again right after would
+        read them back from the page cache, not from the disk, and catch nothing the
+        first pass missed. The size is checked, as it costs one ``fstat``.
+        """
+        if not is_digest(sha256):
+            raise ValueError(f"not a SHA-256 digest: {sha256[:80]!r}")
+        if max_size is not None and size > max_size:
+            raise ObjectTooLarge(max_size)
+
+        path = Path(path)
+        final = self._objects / shard_path(sha256)
+        # Opening and measuring the caller's file may fail with the caller's own
+        # OSError; only what happens inside the store becomes StorageUnavailable.
+        with path.open("rb") as source:
+            actual = os.fstat(source.fileno()).st_size
+            if actual != size:
+                raise DigestMismatch(sha256, f"holds {actual} bytes, not {size}")
+            if final.exists():
+                return StoredObject(sha256=sha256, size=size, created=False)
+
+            # The spooled bytes may still sit in the page cache only; they must be
+            # on disk before a name in objects/ promises a complete object.
+            try:
+                os.fsync(source.fileno())
+            except OSError as exc:
+                raise self._unavailable("write an object", exc) from exc
+
+        try:
+            created = self._publish(path, sha256)
+        except _OtherFilesystem:
+            created = self._publish_copy(path, sha256, size)
 
         return StoredObject(sha256=sha256, size=size, created=created)
 
@@ -176,7 +244,10 @@ class LocalStore(ObjectStore):
         return digest.hexdigest(), size
 
     def _publish(self, tmp_path: Path, sha256: str) -> bool:
-        """Make the complete temporary file visible as the object; False if present."""
+        """Make the complete, fsynced file visible as the object; False if present.
+
+        :raises _OtherFilesystem: when *tmp_path* is on another filesystem.
+        """
         final = self._objects / shard_path(sha256)
         if final.exists():
             return False
@@ -196,9 +267,42 @@ class LocalStore(ObjectStore):
 
             _fsync_folder(final.parent)
         except OSError as exc:
-            raise self._unavailable("store an object", exc) from exc
+            error = self._unavailable("store an object", exc)
+            if exc.errno == errno.EXDEV:
+                error = _OtherFilesystem(str(error))
+            raise error from exc
 
         return True
+
+    def _publish_copy(self, source: Path, sha256: str, size: int) -> bool:
+        """Copy *source* into the store's temporary folder, then publish the copy.
+
+        The copy is not hashed either (see :meth:`put_file`); its size is checked.
+        """
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
+        except OSError as exc:
+            raise self._unavailable("create a temporary file", exc) from exc
+
+        os.close(fd)
+        tmp_path = Path(tmp_name)
+        try:
+            try:
+                # copyfile uses sendfile() on Linux: no trip through this process.
+                shutil.copyfile(source, tmp_path)
+                copied = tmp_path.stat().st_size
+                with tmp_path.open("rb") as copy:
+                    os.fsync(copy.fileno())
+            except OSError as exc:
+                raise self._unavailable("copy a file in", exc) from exc
+
+            if copied != size:
+                raise DigestMismatch(sha256, f"holds {copied} bytes, not {size}")
+            return self._publish(tmp_path, sha256)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink(missing_ok=True)
 
     def _read(
         self, handle: BinaryIO, start: int, stop: int

@@ -19,6 +19,11 @@ once and read many times, so the extra server-side copy is the cheaper cost. The
 is also what makes the object appear atomically: S3 publishes a PUT or copy whole or
 not at all, and readers never see a partial object at the final key.
 
+A caller that has already spooled the file and knows its digest (the web upload does,
+to check the file before storing it) calls :meth:`S3Store.put_file`, which takes the
+second way at no extra cost: the file goes straight to its final key with its length
+known, and a duplicate is not sent at all.
+
 Temporary keys are ``incoming/<uuid>``. They are removed on success and on failure;
 only a process killed mid-upload leaves one behind (and, with multipart, an incomplete
 upload), which a bucket lifecycle rule on ``incoming/`` can expire.
@@ -32,6 +37,7 @@ import os
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import BinaryIO, NoReturn, TypeVar, cast
 from urllib.parse import quote
 
@@ -52,6 +58,7 @@ from storage._shared import (
 )
 from storage.base import CHUNK_SIZE, ObjectInfo, ObjectStore, StoredObject
 from storage.errors import (
+    DigestMismatch,
     ObjectNotFound,
     ObjectTooLarge,
     StorageError,
@@ -157,6 +164,53 @@ class S3Store(ObjectStore):
             log.warning("temporary key left behind key=%s error=%s", temp_key, exc)
 
         return StoredObject(sha256=sha256, size=reader.size, created=created)
+
+    def put_file(
+        self, path: Path, sha256: str, size: int, *, max_size: int | None = None
+    ) -> StoredObject:
+        """Upload the caller's complete file straight to its final key.
+
+        With the digest known up front there is no temporary key and no server-side
+        copy, and an object already stored is not sent again. The PUT (or multipart
+        upload, which the client aborts on failure) publishes the object whole or not
+        at all, as the copy does in :meth:`put_stream`. Two uploads of the same bytes
+        may both write the key; the second rewrites identical bytes.
+
+        The bytes are hashed on their way out, which costs little next to the network.
+        Should they not match *sha256* after all, the object is removed again: it
+        would be visible under a name that lies about its content.
+        """
+        if not is_digest(sha256):
+            raise ValueError(f"not a SHA-256 digest: {sha256[:80]!r}")
+        if max_size is not None and size > max_size:
+            raise ObjectTooLarge(max_size)
+
+        key = _key(sha256)
+        with Path(path).open("rb") as source:
+            actual = os.fstat(source.fileno()).st_size
+            if actual != size:
+                raise DigestMismatch(sha256, f"holds {actual} bytes, not {size}")
+            if self.exists(sha256):
+                return StoredObject(sha256=sha256, size=size, created=False)
+
+            reader = _HashingReader(source, max_size)
+            self._call(
+                lambda: self._client.put_object(
+                    self.bucket,
+                    key,
+                    cast(BinaryIO, reader),
+                    length=size,
+                    part_size=self.part_size,
+                    num_parallel_uploads=1,
+                )
+            )
+
+        actual_sha256 = reader.hexdigest()
+        if reader.size != size or actual_sha256 != sha256:
+            self._remove_quietly(key)
+            raise DigestMismatch(sha256, f"holds bytes with digest {actual_sha256}")
+
+        return StoredObject(sha256=sha256, size=size, created=True)
 
     def stat(self, sha256: str) -> ObjectInfo:
         key = _key(require_digest(sha256))
@@ -281,11 +335,11 @@ class S3Store(ObjectStore):
             )
 
     def _remove_quietly(self, key: str) -> None:
-        """Remove a temporary key during cleanup, without hiding the first error."""
+        """Remove a key during cleanup, without hiding the first error."""
         try:
             self._call(lambda: self._client.remove_object(self.bucket, key))
         except StorageError as exc:
-            log.warning("temporary key left behind key=%s error=%s", key, exc)
+            log.warning("key left behind key=%s error=%s", key, exc)
 
     def _call(self, operation: Callable[[], T], sha256: str | None = None) -> T:
         """Run one client call, turning the client's errors into storage errors.

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import pytest
 
 from storage import (
+    DigestMismatch,
     ObjectNotFound,
     ObjectTooLarge,
     StorageConfigError,
@@ -27,6 +28,7 @@ from storage import (
     StorageUnavailable,
     open_store,
 )
+from storage.local import LocalStore
 from storage.s3 import PART_SIZE, S3Store
 
 if TYPE_CHECKING:
@@ -245,6 +247,140 @@ def test_wrong_secret_is_a_configuration_error(backend: Backend) -> None:
         wrong.check()
 
     assert not isinstance(refused.value, StorageUnavailable)
+
+
+# -- put_file: a complete local file with a known digest -------------------------------
+
+
+def spool(path: Path, content: Content, size: int, *, seed: int = 0) -> str:
+    """Write generated content to *path* as an upload spool would; return its digest."""
+    digest = hashlib.sha256()
+    stream = content.stream(size, seed=seed)
+    with path.open("wb") as out:
+        while piece := stream.read():
+            digest.update(piece)
+            out.write(piece)
+    return digest.hexdigest()
+
+
+def test_put_file_round_trip(
+    backend: Backend, content: Content, tmp_path: Path
+) -> None:
+    size = 3 * MB + 17
+    path = tmp_path / "upload-spool"
+    sha256 = spool(path, content, size, seed=5)
+
+    stored = backend.store.put_file(path, sha256, size)
+    # The caller removes its spool; the object must not depend on that name.
+    path.unlink(missing_ok=True)
+
+    assert (stored.sha256, stored.size, stored.created) == (sha256, size, True)
+    assert backend.store.stat(sha256).size == size
+    assert read_all(backend, sha256) == content.read(size, seed=5)
+    assert backend.leftovers() == []
+
+
+def test_put_file_of_stored_bytes_keeps_one_copy(
+    backend: Backend, tmp_path: Path
+) -> None:
+    data = b"the same lesson plan, spooled"
+    path = tmp_path / "upload-spool"
+    path.write_bytes(data)
+    sha256 = hashlib.sha256(data).hexdigest()
+
+    first = backend.store.put_stream(io.BytesIO(data))
+    second = backend.store.put_file(path, sha256, len(data))
+    path.write_bytes(data)  # a store may have moved the first spool into place
+    third = backend.store.put_file(path, sha256, len(data))
+
+    assert first.created is True
+    assert (second.created, third.created) == (False, False)
+    assert list(backend.store.iter_digests()) == [sha256]
+    assert read_all(backend, sha256) == data
+    assert backend.leftovers() == []
+
+
+def test_put_file_of_an_empty_file(backend: Backend, tmp_path: Path) -> None:
+    path = tmp_path / "upload-spool"
+    path.write_bytes(b"")
+
+    stored = backend.store.put_file(path, EMPTY_SHA256, 0)
+
+    assert (stored.sha256, stored.size, stored.created) == (EMPTY_SHA256, 0, True)
+    assert read_all(backend, EMPTY_SHA256) == b""
+
+
+def test_put_file_in_parts(backend: Backend, content: Content, tmp_path: Path) -> None:
+    size = 40 * 1000 * 1000  # three parts of 16 MiB on S3, with a known length
+    path = tmp_path / "upload-spool"
+    sha256 = spool(path, content, size, seed=6)
+
+    stored = backend.store.put_file(path, sha256, size)
+
+    assert (stored.sha256, stored.size, stored.created) == (sha256, size, True)
+    read_back = hashlib.sha256()
+    for chunk in backend.store.iter_bytes(sha256):
+        read_back.update(chunk)
+    assert read_back.hexdigest() == sha256
+    assert backend.leftovers() == []
+
+
+def test_put_file_over_the_limit_leaves_nothing(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path = tmp_path / "upload-spool"
+    path.write_bytes(b"eleven byte")
+
+    with pytest.raises(ObjectTooLarge) as refused:
+        backend.store.put_file(
+            path, hashlib.sha256(b"eleven byte").hexdigest(), 11, max_size=10
+        )
+
+    assert refused.value.limit == 10
+    assert list(backend.store.iter_digests()) == []
+    assert backend.leftovers() == []
+
+
+def test_put_file_with_the_wrong_size_is_refused(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path = tmp_path / "upload-spool"
+    path.write_bytes(b"twelve bytes")
+    sha256 = hashlib.sha256(b"twelve bytes").hexdigest()
+
+    with pytest.raises(DigestMismatch):
+        backend.store.put_file(path, sha256, 13)
+
+    assert list(backend.store.iter_digests()) == []
+    assert backend.leftovers() == []
+
+
+def test_put_file_with_the_wrong_digest_is_refused_when_read(
+    backend: Backend, tmp_path: Path
+) -> None:
+    if isinstance(backend.store, LocalStore):
+        pytest.skip("the local store trusts the digest and never reads the file")
+    path = tmp_path / "upload-spool"
+    path.write_bytes(b"twelve bytes")
+    claimed = hashlib.sha256(b"other bytes!").hexdigest()
+
+    with pytest.raises(DigestMismatch):
+        backend.store.put_file(path, claimed, 12)
+
+    assert backend.store.exists(claimed) is False
+    assert backend.leftovers() == []
+
+
+@pytest.mark.parametrize("digest", ["../../../etc/passwd", "AB" * 32, ""])
+def test_put_file_refuses_malformed_digests(
+    backend: Backend, tmp_path: Path, digest: str
+) -> None:
+    path = tmp_path / "upload-spool"
+    path.write_bytes(b"x")
+
+    with pytest.raises(ValueError):
+        backend.store.put_file(path, digest, 1)
+    assert list(backend.store.iter_digests()) == []
 
 
 # -- presigned downloads ---------------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 import threading
 from pathlib import Path
+
+import pytest
 
 from storage.local import LocalStore
 
@@ -66,6 +70,90 @@ def test_closing_a_download_early_releases_the_file(tmp_path: Path) -> None:
     assert len(first) == 1024 * 1024
     assert open_handles(tmp_path) == 0
     assert next(chunks, None) is None
+
+
+def spooled(folder: Path, data: bytes, name: str = "upload-spool") -> tuple[Path, str]:
+    """A finished upload spool outside the store, and its digest."""
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+def object_path(root: Path, sha256: str) -> Path:
+    return root / "objects" / sha256[:2] / sha256[2:4] / sha256
+
+
+def test_put_file_links_the_spool_instead_of_copying(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    path, sha256 = spooled(tmp_path / "spool", b"a lesson recorded in class")
+
+    stored = store.put_file(path, sha256, path.stat().st_size)
+
+    assert stored.created is True
+    # One inode under two names: the bytes were written once, by the spool.
+    assert object_path(store.root, sha256).stat().st_ino == path.stat().st_ino
+    assert not any((store.root / "tmp").glob("*"))
+
+
+def test_put_file_from_another_filesystem_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    path, sha256 = spooled(tmp_path / "spool", b"spooled on another disk")
+    real_link = os.link
+
+    def link(source: Path, target: Path) -> None:
+        if not Path(source).is_relative_to(store.root):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_link(source, target)
+
+    monkeypatch.setattr("storage.local.os.link", link)
+    stored = store.put_file(path, sha256, path.stat().st_size)
+
+    final = object_path(store.root, sha256)
+    assert stored.created is True
+    assert final.read_bytes() == b"spooled on another disk"
+    assert final.stat().st_ino != path.stat().st_ino
+    assert list((store.root / "tmp").iterdir()) == []
+
+
+def test_put_file_without_hard_links_moves_the_spool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    path, sha256 = spooled(tmp_path / "spool", b"on a mount without links")
+
+    def link(source: Path, target: Path) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("storage.local.os.link", link)
+    stored = store.put_file(path, sha256, path.stat().st_size)
+
+    assert stored.created is True
+    assert object_path(store.root, sha256).read_bytes() == b"on a mount without links"
+    assert not path.exists()
+
+
+def test_concurrent_put_file_of_the_same_bytes_creates_it_once(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    data = b"the same handout, spooled by eight requests" * 10_000
+    spools = [spooled(tmp_path / "spool", data, f"upload-{i}") for i in range(8)]
+    barrier = threading.Barrier(8)
+    results = []
+
+    def upload(path: Path, sha256: str) -> None:
+        barrier.wait()
+        results.append(store.put_file(path, sha256, len(data)))
+
+    threads = [threading.Thread(target=upload, args=pair) for pair in spools]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(r.created for r in results) == 1
+    assert list(store.iter_digests()) == [hashlib.sha256(data).hexdigest()]
 
 
 def open_handles(folder: Path) -> int:

@@ -4,8 +4,10 @@ An upload is streamed to a temporary file in the instance folder while it is has
 counted, so that no request ever holds a file in memory. The file is then sniffed from
 its content (never its name) and, up to ``KEJIAN_SYNC_EXTRACT_MB``, fully read by the
 extractors while the request waits: a broken or refused file is answered at once and
-nothing is stored. Only then are the bytes written to the object store, which keeps
-one copy per SHA-256. Larger files are extracted afterwards by a job.
+nothing is stored. Only then is the spooled file handed to the object store, which
+keeps one copy per SHA-256: with its digest already known, the local store links the
+spool into place rather than writing the bytes a second time. Larger files are
+extracted afterwards by a job.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from repo_app.extensions import db
 from repo_app.models import FileObject, Resource, ResourceVersion, VersionFile
 from repo_app.runtime import runtime
 from storage.base import CHUNK_SIZE
+from storage.errors import DigestMismatch
 
 log = logging.getLogger("kejian.files")
 
@@ -175,10 +178,14 @@ def ingest(stream: BinaryIO, filename: str) -> tuple[FileObject, bool]:
                 details={"name": filename, "mime": mime},
             )
 
-        with path.open("rb") as fh:
-            stored = rt.store.put_stream(fh, max_size=settings.max_upload_bytes)
-        if stored.sha256 != sha256:  # the temporary file changed under us
-            raise UnsupportedFile("The file changed while it was being stored; send it again.")
+        # The spool is private to this request and was hashed as it was written, so
+        # the store may take the digest on trust (see ObjectStore.put_file).
+        try:
+            rt.store.put_file(path, sha256, size, max_size=settings.max_upload_bytes)
+        except DigestMismatch:
+            raise UnsupportedFile(
+                "The file changed while it was being stored; send it again."
+            ) from None
 
     blob = FileObject(sha256=sha256, size=size, mime=mime, kind=kind, extraction="pending")
     if extraction is not None:

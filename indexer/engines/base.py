@@ -9,14 +9,22 @@ Access control lives inside the engine query: every document carries ``acl`` tok
 the asker's tokens; a document matches only when the two sets meet. Facet counts and
 totals are therefore computed over visible documents only. The token :data:`ACL_ALL`
 sees every document; it belongs to the command line's system principal only.
+
+A full rebuild never empties the index that searches read: :meth:`SearchEngine.rebuild`
+fills a new index beside the live one and :meth:`Rebuild.commit` makes it live in one
+atomic step (see :class:`Rebuild`).
 """
 
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
+
+log = logging.getLogger("kejian.search")
 
 #: Full-text fields with their relevance boosts: title matches rank above body matches.
 TEXT_FIELDS: dict[str, float] = {
@@ -77,7 +85,7 @@ class QueryError(SearchEngineError):
 
 class IndexOutdated(SearchUnavailable):
     """The stored index was built for another document layout; ``kejian reindex``
-    rebuilds it (its :meth:`SearchEngine.clear` replaces the old index)."""
+    rebuilds it (:meth:`SearchEngine.rebuild` builds a current index beside it)."""
 
 
 @dataclass
@@ -109,6 +117,88 @@ class SearchResult:
     hits: list[Hit]
     #: Facet field -> [(value, count)], most frequent first.
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+class Rebuild(abc.ABC):
+    """A new, empty index filled beside the live one, which it replaces in one step.
+
+    Until :meth:`commit`, searches and the engine's own :meth:`SearchEngine.index`
+    and :meth:`SearchEngine.delete` keep using the live index, so a rebuild that
+    takes an hour never shows a partial index and one that fails changes nothing.
+    Changes written to the live index meanwhile are not copied into the new one:
+    the caller catches up on them after the commit (``kejian reindex`` re-delivers
+    what changed in the database since it started).
+
+    Use it as a context manager: leaving the block without :meth:`commit`, normally
+    or by an exception, calls :meth:`abort`::
+
+        with engine.rebuild() as rebuild:
+            for batch in batches:
+                rebuild.index(batch)
+            rebuild.commit()
+
+    How backends do it:
+
+    * the embedded tantivy engine builds a new directory beside the live one and
+      renames a small pointer file over the old one; every process reads the
+      pointer before each search or write, so they all switch at their next call;
+    * an Elasticsearch backend keeps each generation in a physical index
+      (``kejian-resources-<timestamp>``) behind the alias that searches and writes
+      name (``kejian-resources``). :meth:`SearchEngine.rebuild` creates the physical
+      index with the mapping, no replicas and refreshing turned off; :meth:`index`
+      bulk-loads into it by its own name; :meth:`commit` restores replicas and
+      refreshing, refreshes, moves the alias with a single ``POST /_aliases``
+      (``remove`` the old index and ``add`` the new one in one request, which
+      Elasticsearch applies atomically) and deletes the old physical index;
+      :meth:`abort` deletes the new physical index and leaves the alias alone.
+    """
+
+    @abc.abstractmethod
+    def index(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        """Add or replace documents (by ``id``) in the new index; return how many
+        distinct ids were written. Nothing is searchable before :meth:`commit`.
+
+        :raises ValueError: for a bad document; nothing of this call is written and
+            the rebuild can go on.
+        :raises SearchEngineError: when the rebuild is finished or cannot write.
+        """
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make the new index the live one, atomically for every reader, and remove
+        the index it replaces.
+
+        :raises SearchEngineError: when the switch fails; the rebuild is then
+            aborted and the live index is the one it was before.
+        """
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Remove the new index; the live index is untouched.
+
+        Calling it after :meth:`commit` or a first :meth:`abort` does nothing, so
+        that cleaning up is always safe.
+        """
+
+    def __enter__(self) -> Rebuild:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.abort()
+            return
+
+        # The caller's exception is the one worth seeing; a failing clean-up is
+        # only logged (its leftovers are removed by the next rebuild).
+        try:
+            self.abort()
+        except Exception:  # noqa: BLE001 - never mask the original error
+            log.exception("could not remove an aborted search index rebuild")
 
 
 class SearchEngine(abc.ABC):
@@ -147,8 +237,22 @@ class SearchEngine(abc.ABC):
         """Every document id in the index (for consistency checks)."""
 
     @abc.abstractmethod
+    def rebuild(self) -> Rebuild:
+        """Start filling a new index that replaces this one when committed.
+
+        It works on an outdated index too: the new index has the current layout.
+
+        :raises SearchUnavailable: when the new index cannot be created.
+        """
+
     def clear(self) -> None:
-        """Remove every document (an outdated index is replaced by an empty one)."""
+        """Remove every document (an outdated index is replaced by an empty one).
+
+        An empty rebuild committed at once: searches switch from the old content to
+        none in one step, and an outdated index is replaced without being read.
+        """
+        with self.rebuild() as rebuild:
+            rebuild.commit()
 
     def check(self) -> None:
         """Raise :class:`SearchUnavailable` when the engine cannot be used."""

@@ -7,29 +7,53 @@ with its query parser. Facet and filter fields are untokenized fast fields, coun
 with tantivy's terms aggregation over the whole visible result set.
 
 Several processes share one index directory: the web process searches, the worker
-writes. Tantivy allows one writer per directory (a lock file), so every write opens a
-writer, commits and releases it at once; searchers notice a new commit by the
-modification of ``meta.json`` and reload before their next search.
+writes, ``kejian reindex`` rebuilds. Its layout::
 
-Tantivy cannot migrate an index to a new schema. A marker file records the layout
-version the index was built with; an outdated index that holds documents makes every
-call raise :class:`~indexer.engines.base.IndexOutdated` until ``kejian reindex``
-(whose :meth:`TantivyEngine.clear` swaps in an empty index) rebuilds it.
+    index/
+        live.json              {"generation": "<name>"}: the generation in use
+        generations/<name>/    one complete tantivy index each, with a layout marker
+        .swap.lock             held while the pointer changes or old ones are claimed
+
+Searches and writes go to the generation ``live.json`` names, and every call first
+stats that file: one system call, after which a process whose pointer was replaced
+opens the generation it names now. A rebuild fills a new generation, renames a new
+pointer over the old one (atomic on POSIX) and deletes the generation it replaced;
+a process still reading that one keeps its open files until its next call. Each
+generation being built holds an ``flock`` on its directory, so the clean-up after a
+switch removes what a killed rebuild left but never a rebuild still running.
+
+An index written before generations existed (the tantivy files right in ``index/``)
+is used as it is, as generation zero; the first rebuild or :meth:`clear` moves to the
+layout above and deletes those files.
+
+Tantivy allows one writer per generation (a lock file), so every write opens a
+writer, commits and releases it at once; searchers notice a new commit by the
+modification of ``meta.json`` and reload before their next search. A rebuild keeps
+the writer of its new generation, which nobody else writes, until it commits.
+
+Tantivy cannot migrate an index to a new schema. A marker file in each generation
+records the layout version it was built with; an outdated index that holds documents
+makes every call raise :class:`~indexer.engines.base.IndexOutdated` until ``kejian
+reindex`` rebuilds it.
+
+The locks are POSIX ``flock`` locks: the engine runs on Linux (and macOS).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import itertools
+import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +68,7 @@ from indexer.engines.base import (
     Hit,
     IndexOutdated,
     QueryError,
+    Rebuild,
     SearchEngine,
     SearchEngineError,
     SearchQuery,
@@ -56,6 +81,14 @@ log = logging.getLogger("kejian.search")
 #: Bump when the schema or the analysis changes; an older index must be rebuilt.
 SCHEMA_VERSION = 1
 MARKER_FILE = "kejian-index.json"
+
+#: Names inside the index directory (see the module's description of the layout).
+POINTER_FILE = "live.json"
+GENERATIONS_DIR = "generations"
+SWAP_LOCK_FILE = ".swap.lock"
+#: The generation an index from before generations stands for: the directory itself.
+LEGACY_GENERATION = ""
+_GENERATION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 
 #: Results can be paged up to this depth (``offset + limit``).
 MAX_RESULT_WINDOW = 10_000
@@ -124,6 +157,20 @@ def build_schema() -> tantivy.Schema:
     return builder.build()
 
 
+#: ``(inode, mtime in ns, size)`` of a file: a replaced or rewritten file changes it.
+Stamp = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class _Live:
+    """The generation a pointer named when it was read."""
+
+    name: str
+    directory: Path
+    #: The pointer's stamp; ``None`` for an index from before generations.
+    pointer: Stamp | None
+
+
 class TantivyEngine(SearchEngine):
     """A tantivy index stored in *path* (created when missing).
 
@@ -145,9 +192,10 @@ class TantivyEngine(SearchEngine):
         self.writer_heap = writer_heap
         self.lock_timeout = lock_timeout
         self._schema = build_schema()
-        self._index: tantivy.Index | None = None
-        self._generation = ""
-        self._stamp: tuple[int, int, int] | None = None
+        # The open index (None while outdated) and its generation, replaced in one
+        # assignment so that no thread sees one generation's index with another.
+        self._opened: tuple[tantivy.Index | None, _Live] | None = None
+        self._stamp: Stamp | None = None
         self._closed = False
         # Writes are serialised in this process; the lock file does it across them.
         self._write_lock = threading.Lock()
@@ -155,140 +203,356 @@ class TantivyEngine(SearchEngine):
         self._reload_lock = threading.RLock()
         self._open()
 
+    @property
+    def live_path(self) -> Path:
+        """The directory of the generation searches and writes use now."""
+        self._follow_pointer()
+        if self._opened is None:
+            raise SearchUnavailable(f"no search index is open at {self.path}")
+        return self._opened[1].directory
+
     # ---------------------------------------------------------------- opening
 
-    def _read_marker(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads((self.path / MARKER_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
     def _open(self) -> None:
-        """Open the index, creating it when absent and replacing it when outdated
-        but empty; leave ``_index`` unset when it is outdated and holds documents."""
-        marker = self._read_marker()
-        if marker is None and not (self.path / "meta.json").exists():
-            self._install_new_index(replace=False)
-            marker = self._read_marker()
-            if marker is None:
-                raise SearchEngineError(
-                    f"{self.path} exists but is not a Kejian search index; move it "
-                    "away or set KEJIAN_HOME to another directory"
-                )
+        """Open the live generation, creating the first one when there is none and
+        replacing it when it is outdated but empty; open no index (calls raise
+        :class:`IndexOutdated`) when it is outdated or unreadable and not empty."""
+        live = self._read_live() or self._install_empty(replacing=None)
+        if _outdated(live.directory) and _documents_on_disk(live.directory) == 0:
+            log.info("search index replaced path=%s reason=empty-outdated", self.path)
+            live = self._install_empty(replacing=live)
 
-        if marker is None or marker.get("schema") != SCHEMA_VERSION:
-            if self._documents_on_disk() == 0:
-                log.info(
-                    "search index replaced path=%s reason=empty-outdated", self.path
-                )
-                self._install_new_index(replace=True)
-                marker = self._read_marker() or {}
-            else:
-                self._index = None
-                return
+        if _outdated(live.directory):
+            self._opened = (None, live)
+            return
 
         with _vendor_errors("open the search index"):
-            index = tantivy.Index.open(str(self.path))
+            index = tantivy.Index.open(str(live.directory))
             index.config_reader("manual")
-        self._index = index
-        self._generation = str(marker.get("generation", ""))
         self._stamp = None
+        self._opened = (index, live)
 
-    def _documents_on_disk(self) -> int:
-        """Documents in the index as stored, or -1 when it cannot be read."""
+    def _read_live(self) -> _Live | None:
+        """The generation the pointer names, the directory itself for an index from
+        before generations, or ``None`` when there is no index yet."""
+        pointer = self.path / POINTER_FILE
         try:
-            return tantivy.Index.open(str(self.path)).searcher().num_docs
-        except Exception:  # noqa: BLE001 - any failure means "cannot tell"
-            return -1
+            with open(pointer, "rb") as fh:
+                # Stamp and content come from one file even when the pointer is
+                # replaced between the two reads.
+                stamp = _stamp(os.fstat(fh.fileno()))
+                data = json.loads(fh.read())
+        except FileNotFoundError:
+            if (self.path / "meta.json").exists():
+                return _Live(LEGACY_GENERATION, self.path, None)
+            return None
+        except (OSError, ValueError) as exc:
+            raise SearchEngineError(
+                f"cannot read the search index pointer {pointer} ({exc}); remove it "
+                "and run `kejian reindex`"
+            ) from exc
 
-    def _install_new_index(self, *, replace: bool) -> None:
-        """Build an empty index beside *path* and move it into place.
+        name = data.get("generation") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not _GENERATION_NAME.fullmatch(name):
+            raise SearchEngineError(
+                f"the search index pointer {pointer} is damaged; remove it and run "
+                "`kejian reindex`"
+            )
+        return _Live(name, self.path / GENERATIONS_DIR / name, stamp)
 
-        The rename is atomic, so two processes starting together cannot both create
-        an index; when *replace* is set the old directory is moved aside and removed.
-        """
-        generation = uuid.uuid4().hex
-        fresh = self.path.with_name(f".{self.path.name}.new-{generation}")
+    def _pointer_stamp(self) -> Stamp | None:
         try:
-            fresh.mkdir(parents=True)
-            with _vendor_errors("create the search index"):
-                tantivy.Index(self._schema, str(fresh), reuse=False)
-            marker = {"schema": SCHEMA_VERSION, "generation": generation}
-            (fresh / MARKER_FILE).write_text(json.dumps(marker), encoding="utf-8")
-
-            if replace and self.path.exists():
-                old = self.path.with_name(f".{self.path.name}.old-{generation}")
-                os.rename(self.path, old)
-                shutil.rmtree(old, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                # Failing means another process created it first (or the directory
-                # holds something else, which the caller reports).
-                os.rename(fresh, self.path)
+            return _stamp(os.stat(self.path / POINTER_FILE))
+        except FileNotFoundError:
+            return None
         except OSError as exc:
             raise SearchUnavailable(
-                f"cannot create the search index at {self.path}: {exc.strerror}"
+                f"cannot read the search index at {self.path}: {exc.strerror}"
             ) from exc
-        finally:
-            shutil.rmtree(fresh, ignore_errors=True)
 
-    def _ready(self) -> tantivy.Index:
-        """The open index, re-checked when it was outdated or replaced meanwhile."""
+    def _pointer_moved(self, live: _Live) -> bool:
+        """Whether the pointer was replaced since *live* was read (one ``stat``)."""
+        return self._pointer_stamp() != live.pointer
+
+    def _switched_from(self, live: _Live) -> bool:
+        """Whether another generation is live now than *live*, read from the
+        pointer's content: after a failure, a stamp that repeats (two switches in
+        one clock tick reusing an inode) must not keep us on a deleted one."""
+        return _name(self._read_live()) != live.name
+
+    def _reopen(self) -> None:
+        with self._reload_lock:
+            self._open()
+
+    def _follow_pointer(self) -> None:
+        """Reopen when the pointer was replaced (a rebuild committed, here or in
+        another process) or when the index could not be used last time."""
+        stamp = self._pointer_stamp()
+        if _usable(self._opened, stamp):
+            return
+
+        with self._reload_lock:
+            if not _usable(self._opened, stamp):
+                self._open()
+
+    def _ready(self) -> tuple[tantivy.Index, _Live]:
+        """The open index of the live generation, and which generation it is."""
         if self._closed:
             raise SearchUnavailable("the search engine has been closed")
 
-        if self._index is None:
-            with self._reload_lock:
-                if self._index is None:
-                    self._open()
-            if self._index is None:
-                raise IndexOutdated(
-                    f"the search index at {self.path} was built by another version "
-                    "of Kejian; run `kejian reindex` to rebuild it"
-                )
-        return self._index
+        self._follow_pointer()
+        opened = self._opened
+        if opened is None or opened[0] is None:
+            raise IndexOutdated(
+                f"the search index at {self.path} was built by another version "
+                "of Kejian or cannot be read; run `kejian reindex` to rebuild it"
+            )
+        return opened[0], opened[1]
 
     def _searcher(self) -> tantivy.Searcher:
         """A searcher over the latest commit, from this or another process."""
-        index = self._ready()
+        index, live = self._ready()
         try:
-            meta = os.stat(self.path / "meta.json")
-        except OSError as exc:
-            raise SearchUnavailable(f"the search index at {self.path} is gone") from exc
+            return self._refreshed(index, live.directory)
+        except SearchUnavailable:
+            # A rebuild may have switched generations and deleted the one we had
+            # between our reading of the pointer and of its files.
+            if not self._switched_from(live):
+                raise
+        self._reopen()
+        index, live = self._ready()
+        return self._refreshed(index, live.directory)
 
-        stamp = (meta.st_ino, meta.st_mtime_ns, meta.st_size)
+    def _refreshed(self, index: tantivy.Index, directory: Path) -> tantivy.Searcher:
+        try:
+            meta = os.stat(directory / "meta.json")
+        except OSError as exc:
+            raise SearchUnavailable(f"the search index at {directory} is gone") from exc
+
+        stamp = _stamp(meta)
         if stamp != self._stamp:
             with self._reload_lock:
                 if stamp != self._stamp:
-                    index = self._reload(index)
+                    self._reload(index, directory)
                     self._stamp = stamp
         return index.searcher()
 
-    def _reload(self, index: tantivy.Index) -> tantivy.Index:
-        marker = self._read_marker() or {}
-        if marker.get("generation") != self._generation:
-            # The directory was replaced (outdated index rebuilt by another process).
-            self._open()
-            return self._ready()
-
+    def _reload(self, index: tantivy.Index, directory: Path) -> None:
         # A commit from another process may delete files between our reading of
         # meta.json and opening its segments; the next attempt sees the newer commit.
         for attempt in range(3):
             try:
                 index.reload()
-                return index
+                return
             except ValueError as exc:
                 if attempt == 2:
                     raise SearchUnavailable(
-                        f"the search index at {self.path} cannot be read: {exc}"
+                        f"the search index at {directory} cannot be read: {exc}"
                     ) from exc
                 time.sleep(0.01)
-        return index
+
+    # ------------------------------------------------------------ generations
+
+    @contextlib.contextmanager
+    def _swap_lock(self) -> Iterator[None]:
+        """Serialise, across processes, pointer changes with creating generations
+        and claiming old ones, so that a clean-up never takes a new generation."""
+        lock_path = self.path / SWAP_LOCK_FILE
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise SearchUnavailable(
+                f"cannot lock the search index at {self.path}: {exc.strerror}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _create_generation(self) -> tuple[str, Path, int, tantivy.Index]:
+        """Create an empty generation; return its name, directory, the descriptor
+        holding its build lock, and the open index.
+
+        The caller holds the swap lock, so no clean-up sees the new directory before
+        it is locked.
+        """
+        moment = dt.datetime.now(dt.UTC)
+        name = f"{moment:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        directory = self.path / GENERATIONS_DIR / name
+        try:
+            directory.mkdir(parents=True)
+            fd = _lock_directory(directory)
+        except OSError as exc:
+            raise SearchUnavailable(
+                f"cannot create a search index in {directory.parent}: {exc.strerror}"
+            ) from exc
+        assert fd is not None  # a directory made just now is locked by nobody
+
+        try:
+            with _vendor_errors("create the search index"):
+                index = tantivy.Index(self._schema, str(directory), reuse=False)
+            marker = {"schema": SCHEMA_VERSION, "generation": name}
+            (directory / MARKER_FILE).write_text(json.dumps(marker), encoding="utf-8")
+        except OSError as exc:
+            _remove_generation(directory, fd)
+            raise SearchUnavailable(
+                f"cannot create the search index at {directory}: {exc.strerror}"
+            ) from exc
+        except BaseException:
+            _remove_generation(directory, fd)
+            raise
+        return name, directory, fd, index
+
+    def _install_empty(self, *, replacing: _Live | None) -> _Live:
+        """Make a new, empty generation live and return what is live afterwards.
+
+        Nothing changes when the live generation is no longer *replacing* (``None``:
+        no index at all), so that two processes starting together make one index.
+        """
+        if replacing is None:
+            self._refuse_foreign()
+        with self._swap_lock():
+            live = self._read_live()
+            if _name(live) == _name(replacing):
+                name, directory, fd, _ = self._create_generation()
+                try:
+                    self._point_to(name)
+                except BaseException:
+                    _remove_generation(directory, fd)
+                    raise
+                os.close(fd)
+                stale = self._claim_stale(name)
+            else:
+                stale = []
+            live = self._read_live()
+        self._remove_stale(stale)
+
+        if live is None:
+            raise SearchUnavailable(f"the search index at {self.path} disappeared")
+        return live
+
+    def _publish(self, name: str) -> None:
+        """Make the generation *name* live and delete those it replaces."""
+        with self._swap_lock():
+            self._point_to(name)
+            stale = self._claim_stale(name)
+        self._remove_stale(stale)
+
+    def _point_to(self, name: str) -> None:
+        """Replace the pointer in one rename; the caller holds the swap lock."""
+        pointer = self.path / POINTER_FILE
+        fresh = pointer.with_name(f"{POINTER_FILE}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(fresh, "w", encoding="utf-8") as fh:
+                json.dump({"generation": name}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(fresh, pointer)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                fresh.unlink()
+            raise SearchUnavailable(
+                f"cannot switch the search index at {self.path}: {exc.strerror}"
+            ) from exc
+
+        # The switch has happened: failing to make it durable must not undo it.
+        with contextlib.suppress(OSError):
+            _fsync_directory(self.path)
+
+    def _claim_stale(self, live_name: str) -> list[tuple[Path, int]]:
+        """Lock every generation but *live_name* that no rebuild is building.
+
+        The caller holds the swap lock; deleting happens after it is released (see
+        :meth:`_remove_stale`), so searches elsewhere are not held up meanwhile.
+        """
+        claimed: list[tuple[Path, int]] = []
+        try:
+            entries = sorted((self.path / GENERATIONS_DIR).iterdir())
+        except OSError:
+            return claimed
+
+        for entry in entries:
+            if entry.name == live_name or not entry.is_dir():
+                continue
+            try:
+                fd = _lock_directory(entry)
+            except OSError:
+                continue  # removed meanwhile
+            if fd is not None:
+                claimed.append((entry, fd))
+        return claimed
+
+    def _remove_stale(self, claimed: list[tuple[Path, int]]) -> None:
+        """Delete claimed generations and the files of an index from before
+        generations. Readers that have them open keep their open files; whatever
+        fails to go is deleted by the next switch."""
+        for directory, fd in claimed:
+            _remove_generation(directory, fd)
+            log.info("search index generation removed path=%s", directory)
+
+        if not (self.path / POINTER_FILE).exists():
+            return
+        ours = {POINTER_FILE, GENERATIONS_DIR, SWAP_LOCK_FILE}
+        try:
+            legacy = [
+                entry
+                for entry in self.path.iterdir()
+                if entry.name not in ours
+                and not entry.name.startswith(f"{POINTER_FILE}.")
+                and entry.is_file()
+            ]
+        except OSError:
+            return
+        for entry in legacy:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+    def _refuse_foreign(self) -> None:
+        """Refuse to create an index in a directory that holds other things."""
+        ours = {POINTER_FILE, GENERATIONS_DIR, SWAP_LOCK_FILE}
+        try:
+            names = [entry.name for entry in self.path.iterdir()]
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise SearchEngineError(
+                f"cannot use {self.path} for the search index: {exc.strerror}"
+            ) from exc
+
+        if any(n not in ours and not n.startswith(POINTER_FILE) for n in names):
+            raise SearchEngineError(
+                f"{self.path} exists but is not a Kejian search index; move it "
+                "away or set KEJIAN_HOME to another directory"
+            )
+
+    def rebuild(self) -> TantivyRebuild:
+        """Start a new generation beside the live one (see :class:`Rebuild`).
+
+        The live generation may be outdated: the new one has the current layout,
+        which is how ``kejian reindex`` repairs an index after an upgrade.
+
+        :raises SearchUnavailable: when the new generation cannot be created.
+        """
+        if self._closed:
+            raise SearchUnavailable("the search engine has been closed")
+
+        with self._swap_lock():
+            name, directory, fd, index = self._create_generation()
+        try:
+            with _vendor_errors("open the new search index"):
+                writer = index.writer(heap_size=self.writer_heap, num_threads=1)
+        except BaseException:
+            _remove_generation(directory, fd)
+            raise
+        log.info("search index rebuild started path=%s generation=%s", self.path, name)
+        return TantivyRebuild(self, name, directory, fd, writer)
 
     # ---------------------------------------------------------------- writing
 
     def _acquire_writer(self, index: tantivy.Index) -> tantivy.IndexWriter:
-        """Take the directory's single writer, waiting a little for another one."""
+        """Take the generation's single writer, waiting a little for another one."""
         deadline = time.monotonic() + self.lock_timeout
         pause = 0.01
         while True:
@@ -309,26 +573,44 @@ class TantivyEngine(SearchEngine):
             pause = min(pause * 2, 0.25)
 
     def _write(self, change: Callable[[tantivy.IndexWriter], None]) -> None:
-        """Apply *change* in one commit, release the writer and refresh searches.
+        """Apply *change* in one commit to the live generation, release the writer
+        and refresh searches.
 
-        Whatever *change* raises rolls the whole commit back and propagates.
+        When a rebuild switches generations while we write, the change is applied
+        again to the new one, which may have been loaded before it. Whatever
+        *change* raises rolls the whole commit back and propagates.
         """
         with self._write_lock:
-            index = self._ready()
-            writer = self._acquire_writer(index)
+            index, live = self._ready()
             try:
-                change(writer)
-                with _vendor_errors("write the search index"):
-                    writer.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    writer.rollback()
-                raise
-            finally:
-                # Waiting for merges consumes the writer, which frees the lock file.
-                with contextlib.suppress(Exception):
-                    writer.wait_merging_threads()
+                self._commit(index, change)
+                again = self._pointer_moved(live)
+            except SearchUnavailable:
+                # The generation may have been switched and deleted under us.
+                if not self._switched_from(live):
+                    raise
+                self._reopen()
+                again = True
+            if again:
+                self._commit(self._ready()[0], change)
             self._searcher()
+
+    def _commit(
+        self, index: tantivy.Index, change: Callable[[tantivy.IndexWriter], None]
+    ) -> None:
+        writer = self._acquire_writer(index)
+        try:
+            change(writer)
+            with _vendor_errors("write the search index"):
+                writer.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.rollback()
+            raise
+        finally:
+            # Waiting for merges consumes the writer, which frees the lock file.
+            with contextlib.suppress(Exception):
+                writer.wait_merging_threads()
 
     def index(self, documents: Iterable[Mapping[str, Any]]) -> int:
         """Add or replace *documents*; return how many distinct ids were written.
@@ -336,9 +618,9 @@ class TantivyEngine(SearchEngine):
         :raises ValueError: for a document without ``id`` or with a bad value; the
             call then writes nothing.
         """
-        pending = iter(documents)
-        first = next(pending, None)
-        if first is None:
+        # A list: the change is applied twice when a rebuild switches meanwhile.
+        pending = list(documents)
+        if not pending:
             return 0
         written: set[str] = set()
 
@@ -346,7 +628,8 @@ class TantivyEngine(SearchEngine):
             # Converting here lets tantivy's indexing thread, which runs without
             # the GIL, work on earlier documents meanwhile. Deleting the id first
             # also removes an earlier document of this call with the same id.
-            for document in itertools.chain([first], pending):
+            written.clear()
+            for document in pending:
                 doc_id, converted = self._convert(document)
                 with _vendor_errors("write the search index"):
                     writer.delete_documents_by_term("id", doc_id)
@@ -365,26 +648,6 @@ class TantivyEngine(SearchEngine):
             with _vendor_errors("write the search index"):
                 for doc_id in wanted:
                     writer.delete_documents_by_term("id", doc_id)
-
-        self._write(change)
-
-    def clear(self) -> None:
-        if self._closed:
-            raise SearchUnavailable("the search engine has been closed")
-
-        with self._write_lock:
-            if self._index is None:
-                self._open()
-            if self._index is None:
-                # Outdated and full: the rebuild starts from an empty, current index.
-                log.info("search index replaced path=%s reason=outdated", self.path)
-                self._install_new_index(replace=True)
-                self._open()
-                return
-
-        def change(writer: tantivy.IndexWriter) -> None:
-            with _vendor_errors("write the search index"):
-                writer.delete_all_documents()
 
         self._write(change)
 
@@ -728,10 +991,171 @@ class TantivyEngine(SearchEngine):
 
     def close(self) -> None:
         self._closed = True
-        self._index = None
+        self._opened = None
+
+
+class TantivyRebuild(Rebuild):
+    """A generation being filled beside the live one, by one thread.
+
+    It keeps the generation's writer from start to :meth:`commit`, so the documents
+    are committed once, and an ``flock`` on its directory, which tells clean-ups in
+    every process that the directory is still in use.
+    """
+
+    def __init__(
+        self,
+        engine: TantivyEngine,
+        name: str,
+        directory: Path,
+        lock_fd: int,
+        writer: tantivy.IndexWriter,
+    ) -> None:
+        self.engine = engine
+        self.generation = name
+        self.path = directory
+        self._lock_fd = lock_fd
+        self._writer: tantivy.IndexWriter | None = writer
+        self._state = "building"
+        self._documents = 0
+
+    def _building(self) -> tantivy.IndexWriter:
+        if self._writer is None:
+            raise SearchEngineError(f"the search index rebuild is {self._state}")
+        return self._writer
+
+    def index(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        writer = self._building()
+        # Converted first, so that a bad document leaves nothing of the call behind.
+        converted = [self.engine._convert(document) for document in documents]
+        with _vendor_errors("write the new search index"):
+            for doc_id, document in converted:
+                writer.delete_documents_by_term("id", doc_id)
+                writer.add_document(document)
+        written = len({doc_id for doc_id, _ in converted})
+        self._documents += written
+        return written
+
+    def commit(self) -> None:
+        writer = self._building()
+        started = time.monotonic()
+        try:
+            with _vendor_errors("write the new search index"):
+                writer.commit()
+                # Merging finishes before the switch, so the new generation goes
+                # live with its final segments; waiting also frees the writer.
+                self._writer = None
+                writer.wait_merging_threads()
+            self.engine._publish(self.generation)
+        except BaseException:
+            self.abort()
+            raise
+
+        # The pointer names this generation now: it is no longer ours to delete.
+        self._state = "committed"
+        os.close(self._lock_fd)
+        log.info(
+            "search index switched path=%s generation=%s documents=%d "
+            "commit_seconds=%.1f",
+            self.engine.path,
+            self.generation,
+            self._documents,
+            time.monotonic() - started,
+        )
+
+    def abort(self) -> None:
+        if self._state != "building":
+            return
+
+        self._state = "aborted"
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.rollback()
+            with contextlib.suppress(Exception):
+                writer.wait_merging_threads()
+        _remove_generation(self.path, self._lock_fd)
+        log.info(
+            "search index rebuild aborted path=%s generation=%s",
+            self.engine.path,
+            self.generation,
+        )
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+def _stamp(status: os.stat_result) -> Stamp:
+    return (status.st_ino, status.st_mtime_ns, status.st_size)
+
+
+def _usable(
+    opened: tuple[tantivy.Index | None, _Live] | None, pointer: Stamp | None
+) -> bool:
+    """Whether an open index still serves: usable, and its pointer not replaced."""
+    return opened is not None and opened[0] is not None and opened[1].pointer == pointer
+
+
+def _name(live: _Live | None) -> str | None:
+    return None if live is None else live.name
+
+
+def _read_marker(directory: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((directory / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _outdated(directory: Path) -> bool:
+    """Whether the generation was built with another layout (or has no marker)."""
+    marker = _read_marker(directory)
+    return marker is None or marker.get("schema") != SCHEMA_VERSION
+
+
+def _documents_on_disk(directory: Path) -> int:
+    """Documents in the index as stored, or -1 when it cannot be read."""
+    try:
+        return int(tantivy.Index.open(str(directory)).searcher().num_docs)
+    except Exception:  # noqa: BLE001 - any failure means "cannot tell"
+        return -1
+
+
+def _lock_directory(directory: Path) -> int | None:
+    """A descriptor holding an exclusive ``flock`` on *directory*, or ``None`` when
+    another descriptor (in any process) holds it. Closing it releases the lock, as
+    does the death of the process, so a killed rebuild leaves no lock behind."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _remove_generation(directory: Path, lock_fd: int) -> None:
+    """Delete a generation whose lock *lock_fd* holds, then release the lock.
+
+    A failure leaves the directory unlocked, and the next switch deletes it.
+    """
+    try:
+        shutil.rmtree(directory, ignore_errors=True)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(lock_fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in *directory* survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from indexer.engines.base import (
     FACET_FIELDS,
     QueryError,
     SearchEngine,
+    SearchEngineError,
     SearchQuery,
 )
 
@@ -520,6 +521,98 @@ def test_clear_and_ids(engine: SearchEngine, make_doc: MakeDoc) -> None:
     assert engine.search(SearchQuery()).total == 0
     engine.index([make_doc("again")])
     assert engine.ids() == {"again"}
+
+
+# -------------------------------------------------------------------- rebuild
+
+
+def test_a_rebuild_shows_nothing_until_it_commits(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("old", title="旧课件")])
+
+    with engine.rebuild() as rebuild:
+        assert rebuild.index([make_doc("new", title="新课件")]) == 1
+        # Searches keep reading the live index while the new one fills.
+        assert found(engine, "课件") == ["old"]
+        rebuild.commit()
+
+    assert found(engine, "课件") == ["new"]
+    assert engine.ids() == {"new"}
+
+
+def test_a_failed_rebuild_leaves_the_live_index_as_it_was(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("old", title="旧课件")])
+
+    with pytest.raises(RuntimeError, match="database went away"):
+        with engine.rebuild() as rebuild:
+            rebuild.index([make_doc("new", title="新课件")])
+            raise RuntimeError("database went away")
+
+    assert found(engine, "课件") == ["old"]
+    # The next rebuild starts from nothing: the aborted documents are gone.
+    with engine.rebuild() as rebuild:
+        rebuild.commit()
+    assert engine.ids() == set()
+
+
+def test_a_rebuild_left_without_commit_is_aborted(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("old")])
+
+    with engine.rebuild() as rebuild:
+        rebuild.index([make_doc("new")])
+
+    assert engine.ids() == {"old"}
+    with pytest.raises(SearchEngineError):
+        rebuild.commit()
+
+
+def test_writes_during_a_rebuild_go_to_the_live_index(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc("old")])
+
+    with engine.rebuild() as rebuild:
+        rebuild.index([make_doc("rebuilt")])
+        engine.index([make_doc("meanwhile")])
+        engine.delete(["old"])
+        assert engine.ids() == {"meanwhile"}
+        rebuild.commit()
+
+    # The new index holds what it was given; catching up is the caller's job.
+    assert engine.ids() == {"rebuilt"}
+
+
+def test_a_bad_document_in_a_rebuild_writes_nothing_of_its_call(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    with engine.rebuild() as rebuild:
+        rebuild.index([make_doc("a")])
+        with pytest.raises(ValueError):
+            rebuild.index([make_doc("b"), {"title": "no id"}])
+        rebuild.index([make_doc("c")])
+        rebuild.commit()
+
+    assert engine.ids() == {"a", "c"}
+
+
+def test_a_finished_rebuild_refuses_more_work(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    rebuild = engine.rebuild()
+    rebuild.index([make_doc("a")])
+    rebuild.commit()
+
+    rebuild.abort()  # after a commit: nothing to undo
+    with pytest.raises(SearchEngineError):
+        rebuild.index([make_doc("b")])
+    with pytest.raises(SearchEngineError):
+        rebuild.commit()
+    assert engine.ids() == {"a"}
 
 
 def test_indexing_nothing_writes_nothing(engine: SearchEngine) -> None:

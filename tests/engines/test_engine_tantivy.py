@@ -4,6 +4,7 @@ writer lock briefly, and refuse an index built with another layout."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +22,13 @@ from indexer.engines.base import (
     SearchQuery,
     SearchUnavailable,
 )
-from indexer.engines.tantivy_engine import MARKER_FILE, TantivyEngine
+from indexer.engines.tantivy_engine import (
+    GENERATIONS_DIR,
+    MARKER_FILE,
+    POINTER_FILE,
+    SWAP_LOCK_FILE,
+    TantivyEngine,
+)
 
 MakeDoc = Callable[..., dict[str, Any]]
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +75,7 @@ def test_a_busy_writer_makes_writes_unavailable_not_lost(
     tmp_path: Path, make_doc: MakeDoc
 ) -> None:
     engine = TantivyEngine(tmp_path / "index", lock_timeout=0.2)
-    held = tantivy.Index.open(str(tmp_path / "index")).writer(15_000_000, 1)
+    held = tantivy.Index.open(str(engine.live_path)).writer(15_000_000, 1)
 
     with pytest.raises(SearchUnavailable, match="another process"):
         engine.index([make_doc("a")])
@@ -148,9 +155,10 @@ def test_check_passes_on_a_healthy_index(tmp_path: Path) -> None:
 
 
 def _mark_outdated(path: Path) -> None:
-    marker = json.loads((path / MARKER_FILE).read_text())
+    live = TantivyEngine(path).live_path
+    marker = json.loads((live / MARKER_FILE).read_text())
     marker["schema"] = 0
-    (path / MARKER_FILE).write_text(json.dumps(marker))
+    (live / MARKER_FILE).write_text(json.dumps(marker))
 
 
 def test_an_outdated_index_asks_for_a_reindex_until_cleared(
@@ -166,7 +174,7 @@ def test_an_outdated_index_asks_for_a_reindex_until_cleared(
     with pytest.raises(IndexOutdated):
         engine.index([make_doc("new")])
 
-    # `kejian reindex` starts with clear(): it swaps in an empty, current index.
+    # clear() (an empty rebuild) swaps in an empty, current index.
     engine.clear()
     engine.index([make_doc("new")])
     assert engine.ids() == {"new"}
@@ -215,6 +223,222 @@ def test_no_temporary_directories_are_left_behind(
     TantivyEngine(path).clear()
 
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
+    assert generations(path) == [TantivyEngine(path).live_path.name]
+
+
+# ------------------------------------------------------------------ rebuild
+
+
+def generations(path: Path) -> list[str]:
+    return sorted(p.name for p in (path / GENERATIONS_DIR).iterdir())
+
+
+def test_another_engine_reads_the_old_index_until_a_rebuild_commits(
+    tmp_path: Path, make_doc: MakeDoc
+) -> None:
+    path = tmp_path / "index"
+    web = TantivyEngine(path)
+    cli = TantivyEngine(path)
+    web.index([make_doc("old", title="旧课件")])
+
+    with cli.rebuild() as rebuild:
+        for batch in range(3):
+            rebuild.index([make_doc(f"new{batch}", title="新课件")])
+            assert ids_found(web, "课件") == ["old"]
+        rebuild.commit()
+
+    assert ids_found(web, "课件") == ["new0", "new1", "new2"]
+    # Writes follow the switch too, and reach the searches of both engines.
+    web.index([make_doc("later", title="新课件")])
+    assert ids_found(cli, "新课件") == ["later", "new0", "new1", "new2"]
+    assert generations(path) == [web.live_path.name]
+
+
+def test_a_failed_rebuild_leaves_the_live_index_and_no_directory(
+    tmp_path: Path, make_doc: MakeDoc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "index"
+    web = TantivyEngine(path)
+    cli = TantivyEngine(path)
+    web.index([make_doc("old", title="旧课件")])
+    before = generations(path)
+    converted = 0
+    real_convert = TantivyEngine._convert
+
+    def convert_then_fail(self: TantivyEngine, document: Any) -> Any:
+        nonlocal converted
+        converted += 1
+        if converted > 5:
+            raise RuntimeError("disk full")
+        return real_convert(self, document)
+
+    monkeypatch.setattr(TantivyEngine, "_convert", convert_then_fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        with cli.rebuild() as rebuild:
+            for i in range(10):
+                rebuild.index([make_doc(f"new{i}", title="新课件")])
+            rebuild.commit()
+    monkeypatch.undo()
+
+    assert ids_found(web, "课件") == ["old"]
+    assert ids_found(cli, "课件") == ["old"]
+    assert generations(path) == before
+    web.index([make_doc("after", title="新课件")])
+    assert ids_found(cli, "课件") == ["after", "old"]
+
+
+def test_a_failed_switch_aborts_the_rebuild(
+    tmp_path: Path, make_doc: MakeDoc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "index"
+    engine = TantivyEngine(path)
+    engine.index([make_doc("old")])
+    before = generations(path)
+
+    def cannot_switch(name: str) -> None:
+        raise SearchUnavailable("read-only file system")
+
+    monkeypatch.setattr(engine, "_point_to", cannot_switch)
+    with pytest.raises(SearchUnavailable, match="read-only"):
+        with engine.rebuild() as rebuild:
+            rebuild.index([make_doc("new")])
+            rebuild.commit()
+
+    assert engine.ids() == {"old"}
+    assert generations(path) == before
+
+
+def test_a_rebuild_in_another_process_is_seen_by_the_next_search(
+    tmp_path: Path, make_doc: MakeDoc
+) -> None:
+    path = tmp_path / "index"
+    web = TantivyEngine(path)
+    web.index([make_doc("old", title="旧课件")])
+    assert ids_found(web, "课件") == ["old"]
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from indexer.engines.tantivy_engine import TantivyEngine\n"
+        "with TantivyEngine(Path(sys.argv[1])).rebuild() as rebuild:\n"
+        "    rebuild.index([{'id': 'new', 'title': '新课件', 'acl': ['public']}])\n"
+        "    rebuild.commit()\n"
+    )
+
+    subprocess.run(
+        [sys.executable, "-c", script, str(path)], check=True, cwd=REPO, timeout=60
+    )
+
+    assert ids_found(web, "课件") == ["new"]
+    assert generations(path) == [web.live_path.name]
+
+
+def test_a_write_racing_the_switch_reaches_the_new_generation(
+    tmp_path: Path, make_doc: MakeDoc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "index"
+    web = TantivyEngine(path)
+    cli = TantivyEngine(path)
+    rebuild = cli.rebuild()
+    rebuild.index([make_doc("rebuilt")])
+    real_commit = web._commit
+    switched = False
+
+    def commit_then_switch(*args: Any) -> None:
+        # The worker's write lands in the old generation just before the switch.
+        nonlocal switched
+        real_commit(*args)
+        if not switched:
+            switched = True
+            rebuild.commit()
+
+    monkeypatch.setattr(web, "_commit", commit_then_switch)
+    web.index([make_doc("worker")])
+
+    assert switched
+    assert cli.ids() == {"rebuilt", "worker"}
+
+
+def test_a_rebuild_still_running_survives_another_ones_switch(
+    tmp_path: Path, make_doc: MakeDoc
+) -> None:
+    path = tmp_path / "index"
+    engine = TantivyEngine(path)
+    slow = engine.rebuild()
+    slow.index([make_doc("slow")])
+
+    with engine.rebuild() as fast:
+        fast.index([make_doc("fast")])
+        fast.commit()
+    assert engine.ids() == {"fast"}
+    assert slow.generation in generations(path)
+
+    # The last commit wins, and removes the generation it replaces.
+    slow.commit()
+    assert engine.ids() == {"slow"}
+    assert generations(path) == [slow.generation]
+
+
+def test_a_killed_rebuild_is_removed_by_the_next_switch(
+    tmp_path: Path, make_doc: MakeDoc
+) -> None:
+    path = tmp_path / "index"
+    engine = TantivyEngine(path)
+    leftover = path / GENERATIONS_DIR / "20200101T000000-deadbeef"
+    leftover.mkdir()
+    (leftover / "segment.idx").write_bytes(b"half written")
+
+    engine.clear()
+
+    assert generations(path) == [engine.live_path.name]
+
+
+def test_an_outdated_index_is_rebuilt_beside_itself(
+    tmp_path: Path, make_doc: MakeDoc
+) -> None:
+    path = tmp_path / "index"
+    TantivyEngine(path).index([make_doc("old")])
+    _mark_outdated(path)
+    engine = TantivyEngine(path)
+    with pytest.raises(IndexOutdated):
+        engine.search(SearchQuery())
+
+    with engine.rebuild() as rebuild:
+        rebuild.index([make_doc("new")])
+        with pytest.raises(IndexOutdated):
+            engine.search(SearchQuery())
+        rebuild.commit()
+
+    assert engine.ids() == {"new"}
+
+
+def _legacy_index(path: Path, make_doc: MakeDoc) -> None:
+    """An index as Kejian wrote it before generations: tantivy files in *path*."""
+    built = TantivyEngine(path.with_name("built"))
+    built.index([make_doc("old", title="旧课件")])
+    shutil.copytree(built.live_path, path)
+    shutil.rmtree(path.with_name("built"))
+
+
+def test_an_index_from_before_generations_is_used_then_replaced(
+    tmp_path: Path, make_doc: MakeDoc
+) -> None:
+    path = tmp_path / "index"
+    _legacy_index(path, make_doc)
+    web = TantivyEngine(path)
+    cli = TantivyEngine(path)
+    assert web.live_path == path
+    assert ids_found(web, "课件") == ["old"]
+    web.index([make_doc("written", title="课件")])
+
+    with cli.rebuild() as rebuild:
+        rebuild.index([make_doc("new", title="新课件")])
+        assert ids_found(web, "课件") == ["old", "written"]
+        rebuild.commit()
+
+    assert ids_found(web, "课件") == ["new"]
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        [POINTER_FILE, GENERATIONS_DIR, SWAP_LOCK_FILE]
+    )
+    assert TantivyEngine(path).ids() == {"new"}
 
 
 # ------------------------------------------------------------------ factory
@@ -228,7 +452,7 @@ def test_open_engine_defaults_to_the_embedded_index(
 
     assert isinstance(engine, TantivyEngine)
     assert engine.path == tmp_path / "index"
-    assert (tmp_path / "index" / "meta.json").exists()
+    assert (engine.live_path / "meta.json").exists()
 
 
 def test_open_engine_does_not_offer_elasticsearch_yet(tmp_path: Path) -> None:

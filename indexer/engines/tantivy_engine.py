@@ -593,6 +593,10 @@ class TantivyEngine(SearchEngine):
                 again = True
             if again:
                 self._commit(self._ready()[0], change)
+            # meta.json's inode, mtime and size can repeat across two quick commits
+            # (coarse file-system clock, reused inode); our own commit always reloads.
+            with self._reload_lock:
+                self._stamp = None
             self._searcher()
 
     def _commit(

@@ -6,7 +6,7 @@ default) and an S3 store that speaks to MinIO, Swift's ``s3api`` or AWS through 
 official ``minio`` client. :func:`open_store` picks one from ``KEJIAN_STORAGE_URL``.
 """
 
-from storage.base import ObjectInfo, ObjectStore, StoredObject
+from storage.base import Leftover, ObjectInfo, ObjectStore, StoredObject
 from storage.errors import (
     DigestMismatch,
     ObjectNotFound,
@@ -19,6 +19,7 @@ from storage.factory import open_store
 
 __all__ = [
     "DigestMismatch",
+    "Leftover",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",

@@ -14,6 +14,7 @@ import abc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,6 +40,20 @@ class StoredObject:
 class ObjectInfo:
     sha256: str
     size: int
+    #: When the object was last written, in UTC; None when the store cannot say.
+    #: Storing bytes that are already there does not change it.
+    modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A temporary file or key that a write abandoned when its process died."""
+
+    #: The name :meth:`ObjectStore.remove_leftover` takes.
+    name: str
+    size: int
+    #: When it was last written, in UTC.
+    modified: datetime
 
 
 class ObjectStore(abc.ABC):
@@ -149,6 +164,25 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def iter_digests(self) -> Iterator[str]:
         """Yield the digest of every stored object."""
+
+    def iter_leftovers(self) -> Iterator[Leftover]:
+        """Yield what interrupted writes left behind, such as temporary files.
+
+        Writes in progress look the same, so callers only remove leftovers older
+        than any write can take. A store whose writes leave nothing yields nothing.
+
+        :raises StorageUnavailable: when the backend fails.
+        """
+        return iter(())
+
+    def remove_leftover(self, name: str) -> None:
+        """Remove one leftover named by :meth:`iter_leftovers`; a missing one is fine.
+
+        :raises ValueError: when *name* is not the name of a leftover, so that no
+            object can be removed through this.
+        :raises StorageUnavailable: when the backend fails.
+        """
+        raise ValueError(f"{self.name} stores leave no leftovers, got {name[:80]!r}")
 
     def presigned_url(
         self,

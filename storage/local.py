@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Generator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,7 +32,13 @@ from storage._shared import (
     require_digest,
     shard_path,
 )
-from storage.base import CHUNK_SIZE, ObjectInfo, ObjectStore, StoredObject
+from storage.base import (
+    CHUNK_SIZE,
+    Leftover,
+    ObjectInfo,
+    ObjectStore,
+    StoredObject,
+)
 from storage.errors import (
     DigestMismatch,
     ObjectNotFound,
@@ -44,6 +51,9 @@ from storage.errors import (
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 
 _SHARD = re.compile(r"[0-9a-f]{2}")
+
+# A plain file name, as mkstemp makes them: never a path, never "." or "..".
+_TEMPORARY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
 class _OtherFilesystem(StorageUnavailable):
@@ -151,13 +161,15 @@ class LocalStore(ObjectStore):
     def stat(self, sha256: str) -> ObjectInfo:
         path = self._path(sha256)
         try:
-            size = path.stat().st_size
+            status = path.stat()
         except FileNotFoundError:
             raise ObjectNotFound(sha256) from None
         except OSError as exc:
             raise self._unavailable("read an object", exc) from exc
 
-        return ObjectInfo(sha256=sha256, size=size)
+        return ObjectInfo(
+            sha256=sha256, size=status.st_size, modified=_utc(status.st_mtime)
+        )
 
     def iter_bytes(
         self, sha256: str, start: int = 0, end: int | None = None
@@ -204,6 +216,36 @@ class LocalStore(ObjectStore):
                                 yield entry.name
         except OSError as exc:
             raise self._unavailable("list objects", exc) from exc
+
+    def iter_leftovers(self) -> Iterator[Leftover]:
+        """The files in ``tmp``: writes whose process died before cleaning up.
+
+        The probe files of :meth:`check` have no name, so only writes show here.
+        """
+        try:
+            with os.scandir(self._tmp) as entries:
+                for entry in entries:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    status = entry.stat(follow_symlinks=False)
+                    yield Leftover(
+                        name=entry.name,
+                        size=status.st_size,
+                        modified=_utc(status.st_mtime),
+                    )
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise self._unavailable("list its temporary files", exc) from exc
+
+    def remove_leftover(self, name: str) -> None:
+        if not _TEMPORARY.fullmatch(name):
+            raise ValueError(f"not a temporary file of the store: {name[:80]!r}")
+
+        try:
+            (self._tmp / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._unavailable("remove a temporary file", exc) from exc
 
     def check(self) -> None:
         """Create the folders and prove the root is writable with a probe file."""
@@ -337,6 +379,10 @@ def _subfolders(folder: Path) -> list[Path]:
             )
     except FileNotFoundError:
         return []
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -25,8 +25,9 @@ second way at no extra cost: the file goes straight to its final key with its le
 known, and a duplicate is not sent at all.
 
 Temporary keys are ``incoming/<uuid>``. They are removed on success and on failure;
-only a process killed mid-upload leaves one behind (and, with multipart, an incomplete
-upload), which a bucket lifecycle rule on ``incoming/`` can expire.
+only a process killed mid-upload leaves one behind, which ``kejian gc`` removes once
+it is old, and with multipart an incomplete upload, which a bucket lifecycle rule on
+``incoming/`` can expire.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from datetime import timedelta
@@ -56,7 +58,13 @@ from storage._shared import (
     require_digest,
     shard_path,
 )
-from storage.base import CHUNK_SIZE, ObjectInfo, ObjectStore, StoredObject
+from storage.base import (
+    CHUNK_SIZE,
+    Leftover,
+    ObjectInfo,
+    ObjectStore,
+    StoredObject,
+)
 from storage.errors import (
     DigestMismatch,
     ObjectNotFound,
@@ -75,6 +83,7 @@ PART_SIZE = 16 * 1024 * 1024
 
 _OBJECTS = "objects/"
 _INCOMING = "incoming/"
+_INCOMING_KEY = re.compile(r"incoming/[0-9a-f]{32}")
 
 # S3 error codes that mean the request was understood and refused for a reason the
 # operator must fix: wrong keys, wrong clock, no permission.
@@ -215,7 +224,9 @@ class S3Store(ObjectStore):
     def stat(self, sha256: str) -> ObjectInfo:
         key = _key(require_digest(sha256))
         result = self._call(lambda: self._client.stat_object(self.bucket, key), sha256)
-        return ObjectInfo(sha256=sha256, size=result.size or 0)
+        return ObjectInfo(
+            sha256=sha256, size=result.size or 0, modified=result.last_modified
+        )
 
     def iter_bytes(
         self, sha256: str, start: int = 0, end: int | None = None
@@ -268,6 +279,31 @@ class S3Store(ObjectStore):
                     yield sha256
         except (MinioException, Urllib3Error) as exc:
             self._translate(exc)
+
+    def iter_leftovers(self) -> Iterator[Leftover]:
+        """Temporary ``incoming/`` keys of uploads whose process died.
+
+        Incomplete multipart uploads are not listed: the client has no public call
+        for them, and a bucket lifecycle rule on ``incoming/`` expires them.
+        """
+        objects = self._client.list_objects(
+            self.bucket, prefix=_INCOMING, recursive=True
+        )
+        try:
+            for item in objects:
+                name = item.object_name or ""
+                if _INCOMING_KEY.fullmatch(name) and item.last_modified is not None:
+                    yield Leftover(
+                        name=name, size=item.size or 0, modified=item.last_modified
+                    )
+        except (MinioException, Urllib3Error) as exc:
+            self._translate(exc)
+
+    def remove_leftover(self, name: str) -> None:
+        if not _INCOMING_KEY.fullmatch(name):
+            raise ValueError(f"not a temporary key of the store: {name[:80]!r}")
+
+        self._call(lambda: self._client.remove_object(self.bucket, name))
 
     def presigned_url(
         self,

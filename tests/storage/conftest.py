@@ -13,6 +13,7 @@ only show what the test wrote and parallel runs (pytest-xdist) do not meet.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
 import socket
@@ -87,6 +88,19 @@ class Backend:
         # exactly the kind of leftover this check exists for.
         uploads = client._list_multipart_uploads(bucket).uploads
         return sorted(names + [f"upload:{u.object_name}" for u in uploads])
+
+    def abandon_write(self) -> str:
+        """Leave what a write killed half-way leaves; return the store's name for it."""
+        if isinstance(self.store, LocalStore):
+            tmp = self.store.root / "tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            (tmp / "upload-killed").write_bytes(b"half")
+            return "upload-killed"
+
+        assert isinstance(self.store, S3Store)
+        key = f"incoming/{uuid.uuid4().hex}"
+        self.store._client.put_object(self.store.bucket, key, io.BytesIO(b"half"), 4)
+        return key
 
 
 # -- nanio, inside the test process ----------------------------------------------------

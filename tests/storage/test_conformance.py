@@ -12,6 +12,7 @@ import io
 import socket
 import time
 import urllib.error
+from datetime import UTC, datetime, timedelta
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -247,6 +248,55 @@ def test_wrong_secret_is_a_configuration_error(backend: Backend) -> None:
         wrong.check()
 
     assert not isinstance(refused.value, StorageUnavailable)
+
+
+def test_stat_says_when_the_object_was_written(backend: Backend) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    sha256 = backend.store.put_stream(io.BytesIO(b"dated worksheet")).sha256
+
+    modified = backend.store.stat(sha256).modified
+
+    assert modified is not None
+    assert before < modified < datetime.now(UTC) + timedelta(minutes=5)
+
+
+# -- leftovers of interrupted writes ---------------------------------------------------
+
+
+def test_leftovers_of_an_interrupted_write_are_listed_and_removed(
+    backend: Backend,
+) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    backend.store.put_stream(io.BytesIO(b"a finished object"))
+    name = backend.abandon_write()
+
+    [leftover] = backend.store.iter_leftovers()
+    backend.store.remove_leftover(name)
+    backend.store.remove_leftover(name)
+
+    assert (leftover.name, leftover.size) == (name, 4)
+    assert before < leftover.modified < datetime.now(UTC) + timedelta(minutes=5)
+    assert list(backend.store.iter_leftovers()) == []
+    assert backend.leftovers() == []
+    assert len(list(backend.store.iter_digests())) == 1
+
+
+def test_a_store_without_leftovers_lists_none(backend: Backend) -> None:
+    assert list(backend.store.iter_leftovers()) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["", "..", "../objects", "incoming/../objects/x", "objects/ab/cd/x"]
+)
+def test_remove_leftover_refuses_other_names(backend: Backend, name: str) -> None:
+    sha256 = backend.store.put_stream(io.BytesIO(b"keep me")).sha256
+
+    with pytest.raises(ValueError):
+        backend.store.remove_leftover(name)
+    with pytest.raises(ValueError):
+        backend.store.remove_leftover(f"objects/{sha256[:2]}/{sha256[2:4]}/{sha256}")
+
+    assert backend.store.exists(sha256)
 
 
 # -- put_file: a complete local file with a known digest -------------------------------

@@ -407,3 +407,47 @@ def check_config() -> None:
     click.echo(f"storage   {settings.storage_url or 'local disk in the instance'}")
     click.echo(f"search    {settings.search_url or 'embedded index in the instance'}")
     click.echo(f"queue     {settings.queue_url or 'inline (embedded)'}")
+
+
+# -- maintenance ------------------------------------------------------------------
+
+
+@commands.command("gc")
+@click.option("--dry-run", is_flag=True, help="count what would go; remove nothing")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+@_domain_errors
+def gc(dry_run: bool, as_json: bool) -> None:
+    """Remove stored files no resource refers to and leftovers of interrupted work.
+
+    Only what is older than an hour goes, and uploads may go on meanwhile.
+    """
+    from repo_app.services.maintenance import collect_garbage
+
+    started = time.monotonic()
+    with _progress(0, "gc") as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = collect_garbage(dry_run=dry_run, progress=advance)
+    elapsed = time.monotonic() - started
+    if as_json:
+        doc = report.as_json()
+        doc["seconds"] = round(elapsed, 3)
+        _echo_json(doc)
+        return
+
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(
+        f"{verb} {report.files} unreferenced files ({_mib(report.file_bytes)}), "
+        f"{report.orphans} objects without a record ({_mib(report.orphan_bytes)}) "
+        f"and {report.leftovers} leftovers ({_mib(report.leftover_bytes)}) "
+        f"in {elapsed:.1f} s; kept {report.young} younger than "
+        f"{report.min_age.total_seconds() / 3600:g} h, skipped {report.busy} in use."
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from indexer.extract import Extraction, extract, sniff
@@ -146,6 +146,83 @@ def _apply(blob: FileObject, ex: Extraction) -> None:
     blob.meta = {k: v for k, v in ex.metadata.items() if isinstance(v, (str, int, float, bool))}
 
 
+#: PostgreSQL advisory locks come in classes; this one ("KJ") holds stored digests.
+_DIGEST_LOCK_CLASS = 0x4B4A
+
+
+def hold_digest(sha256: str, *, remove: bool = False) -> bool:
+    """Lock the stored bytes of *sha256* until the current transaction ends.
+
+    An upload holds the lock from the moment it relies on bytes being stored (it found
+    their :class:`FileObject`, or the store already had them) until it commits the
+    rows that refer to them. The garbage collector holds it, with *remove*, while it
+    checks once more that nothing refers to the bytes and removes them. So neither can
+    act on what the other saw a moment before: an upload that waited finds the row or
+    the object gone and stores the bytes again, and the collector that waited finds
+    the new rows.
+
+    On PostgreSQL this is an advisory lock, shared between uploads and exclusive for
+    the collector, which does not wait for it. SQLite lets one transaction write at a
+    time, so there the lock is the database's write lock, taken by an update that
+    changes nothing; everyone waits for it up to the connection's busy timeout.
+
+    :returns: False when *remove* is set and an upload holds the lock.
+    :raises sqlalchemy.exc.OperationalError: on SQLite, when the write lock is not
+        free within the busy timeout.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(text("UPDATE file_objects SET sha256 = sha256 WHERE 0 = 1"))
+        return True
+
+    function = "pg_try_advisory_xact_lock" if remove else "pg_advisory_xact_lock_shared"
+    statement = text(
+        f"SELECT {function}(CAST(:lock_class AS integer), CAST(:key AS integer))"
+    )
+    # The first 32 bits of the digest; two digests sharing them only wait for
+    # each other.
+    key = int.from_bytes(bytes.fromhex(sha256[:8]), "big", signed=True)
+    held = db.session.execute(statement, {"lock_class": _DIGEST_LOCK_CLASS, "key": key})
+    return held.scalar() is not False
+
+
+def _store(path: Path, sha256: str, size: int) -> None:
+    """Hand the spooled file to the object store.
+
+    The spool is private to this request and was hashed as it was written, so the
+    store may take the digest on trust (see :meth:`ObjectStore.put_file`).
+    """
+    rt = runtime()
+    try:
+        rt.store.put_file(path, sha256, size, max_size=rt.settings.max_upload_bytes)
+    except DigestMismatch:
+        raise UnsupportedFile(
+            "The file changed while it was being stored; send it again."
+        ) from None
+
+
+def _claim(known: FileObject, path: Path, sha256: str, size: int) -> FileObject | None:
+    """Keep a file that is already stored from the collector until the commit.
+
+    :returns: its row, or None when the collector removed the row meanwhile, in which
+        case the upload goes on as for new bytes.
+    """
+    hold_digest(sha256)
+    row = db.session.execute(
+        select(FileObject)
+        .where(FileObject.sha256 == sha256)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if row is None:
+        db.session.expunge(known)
+        return None
+
+    # A collector that failed between removing the object and committing leaves the
+    # row behind; storing the bytes again mends it.
+    if not runtime().store.exists(sha256):
+        _store(path, sha256, size)
+    return row
+
+
 def ingest(stream: BinaryIO, filename: str) -> tuple[FileObject, bool]:
     """Take one file in; return its :class:`FileObject` and whether a job must extract it.
 
@@ -161,6 +238,8 @@ def ingest(stream: BinaryIO, filename: str) -> tuple[FileObject, bool]:
             raise UnsupportedFile("The file is empty.", details={"name": filename})
 
         known = db.session.get(FileObject, sha256)
+        if known is not None:
+            known = _claim(known, path, sha256, size)
         if known is not None:
             return known, False
 
@@ -178,14 +257,14 @@ def ingest(stream: BinaryIO, filename: str) -> tuple[FileObject, bool]:
                 details={"name": filename, "mime": mime},
             )
 
-        # The spool is private to this request and was hashed as it was written, so
-        # the store may take the digest on trust (see ObjectStore.put_file).
-        try:
-            rt.store.put_file(path, sha256, size, max_size=settings.max_upload_bytes)
-        except DigestMismatch:
-            raise UnsupportedFile(
-                "The file changed while it was being stored; send it again."
-            ) from None
+        # Stored before the lock is taken: on SQLite the lock stops every writer,
+        # and a large file takes a while to reach S3.
+        _store(path, sha256, size)
+        hold_digest(sha256)
+        if not rt.store.exists(sha256):
+            # The bytes were already stored, and the collector removed them between
+            # that put and the lock.
+            _store(path, sha256, size)
 
     blob = FileObject(sha256=sha256, size=size, mime=mime, kind=kind, extraction="pending")
     if extraction is not None:

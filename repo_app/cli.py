@@ -281,18 +281,23 @@ def search_cmd(query: str, sort: str, limit: int, as_json: bool, **facets: str |
 @with_appcontext
 @_domain_errors
 def reindex() -> None:
-    """Rebuild the search index from the database."""
+    """Rebuild the search index from the database; searches go on meanwhile."""
     from sqlalchemy import func, select
 
+    from indexer.engines.base import SearchEngineError
     from repo_app.extensions import db
     from repo_app.models import Resource
     from repo_app.services import indexing
 
     total = db.session.scalar(select(func.count()).select_from(Resource)) or 0
     started = time.monotonic()
-    with _progress(total, "reindex") as bar:
-        done = indexing.reindex_all(progress=bar.update)
-    log.info("reindex finished documents=%d seconds=%.1f", done, time.monotonic() - started)
+    try:
+        with _progress(total, "reindex") as bar:
+            done = indexing.reindex_all(progress=bar.update)
+    except SearchEngineError as exc:
+        # The new index was removed; searches still use the one they had.
+        db.session.rollback()
+        _fail(f"reindex failed, the search index is unchanged: {exc}")
     click.echo(f"Indexed {done} resources in {time.monotonic() - started:.1f} s.")
 
 

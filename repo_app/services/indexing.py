@@ -4,25 +4,42 @@ Changes are recorded in the ``index_outbox`` table in the same transaction as th
 resource (:func:`mark`), and delivered to the engine only after that transaction
 commits (:func:`deliver`). A delivery that fails leaves its rows in place with a
 back-off, so the change is retried and the resource is never lost from search.
+
+A full rebuild (:func:`reindex_all`) fills a new index beside the live one, switches
+to it in one step and then delivers again what changed while it loaded.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 
 from indexer.documents import build_document
 from indexer.engines.base import SearchEngineError
 from repo_app.extensions import db
-from repo_app.models import IndexOutbox, Resource
+from repo_app.models import (
+    FileObject,
+    IndexOutbox,
+    Resource,
+    ResourceVersion,
+    VersionFile,
+)
 from repo_app.runtime import runtime
 from repo_app.security import resource_acl
 
 log = logging.getLogger("kejian.indexing")
 
 BATCH = 200
+
+#: How far before its start a reindex looks for changes to catch up on: a change
+#: stamped just before the start may commit after its batch was read (a long
+#: transaction, a clock a little behind on another host), and indexing a few
+#: resources twice costs little.
+CATCH_UP_MARGIN = timedelta(minutes=5)
 
 
 def mark(*resource_ids: int) -> None:
@@ -99,19 +116,109 @@ def after_commit() -> None:
         log.exception("could not start index delivery; the outbox keeps the change")
 
 
-def reindex_all(progress=None) -> int:  # type: ignore[no-untyped-def]
-    """Rebuild the index from the database; return the number of documents."""
+def reindex_all(progress: Callable[[int], object] | None = None) -> int:
+    """Rebuild the search index from the database while searches go on.
+
+    Every resource is loaded into a new index beside the live one, which searches
+    and deliveries keep using until the new one replaces it in one step; a failure
+    at any point removes the new index, leaves the live one as it was and
+    propagates. Changes committed during the load are caught up after the switch
+    (:func:`_catch_up`).
+
+    :param progress: called with the number of resources of each loaded batch.
+    :returns: the number of documents loaded.
+    :raises SearchEngineError: when the new index cannot be built or switched to.
+    """
     rt = runtime()
+    started = time.monotonic()
+    since = datetime.now(UTC) - CATCH_UP_MARGIN
+    # Text extraction finishing during the load changes documents without touching
+    # a timestamp, so the resources still waiting for it are caught up as well.
+    extracting = set(db.session.scalars(_waiting_for_extraction()))
     ids = list(db.session.scalars(select(Resource.id).order_by(Resource.id)))
-    rt.engine.clear()
+
     done = 0
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
-        resources = db.session.scalars(select(Resource).where(Resource.id.in_(chunk)))
-        docs = [build_document(r, rt.vocab, resource_acl(r)) for r in resources]
-        rt.engine.index(docs)
-        done += len(docs)
-        db.session.expunge_all()
-        if progress is not None:
-            progress(len(chunk))
+    # Leaving the block by an exception aborts the rebuild and re-raises it.
+    with rt.engine.rebuild() as rebuild:
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            query = select(Resource).where(Resource.id.in_(chunk))
+            docs = [
+                build_document(r, rt.vocab, resource_acl(r))
+                for r in db.session.scalars(query)
+            ]
+            rebuild.index(docs)
+            done += len(docs)
+            # Ending the read transaction keeps SQLite's WAL and PostgreSQL's
+            # vacuum from waiting on a load that can last an hour.
+            db.session.expunge_all()
+            db.session.rollback()
+            if progress is not None:
+                progress(len(chunk))
+        rebuild.commit()
+
+    caught_up, removed = _catch_up(since, extracting)
+    log.info(
+        "reindex finished documents=%d seconds=%.1f caught_up=%d removed=%d",
+        done,
+        time.monotonic() - started,
+        caught_up,
+        removed,
+    )
     return done
+
+
+def _waiting_for_extraction() -> Select[tuple[int]]:
+    """Ids of resources with a file whose text extraction has not run yet."""
+    return (
+        select(ResourceVersion.resource_id)
+        .join(VersionFile, VersionFile.version_id == ResourceVersion.id)
+        .join(FileObject, FileObject.sha256 == VersionFile.sha256)
+        .where(FileObject.extraction == "pending")
+        .distinct()
+    )
+
+
+def _catch_up(since: datetime, extracting: set[int]) -> tuple[int, int]:
+    """Re-deliver what changed while a rebuild loaded, now that it is live.
+
+    The rebuild read each resource once, and deliveries made meanwhile went to the
+    old index, so whatever changed after *since* is delivered again: resources whose
+    ``updated_at`` moved (metadata, publishing, review, withdrawal), that
+    got a file (uploads leave ``updated_at`` alone), or whose files were waiting for
+    extraction (*extracting*). Documents whose resource is gone are removed. Both
+    go through the outbox, so an engine failing now keeps them for a retry.
+
+    :returns: (resources delivered again, documents removed).
+    """
+    rt = runtime()
+    # A new transaction: see everything committed during the load.
+    db.session.rollback()
+    changed = set(
+        db.session.scalars(select(Resource.id).where(Resource.updated_at >= since))
+    )
+    changed |= set(
+        db.session.scalars(
+            select(ResourceVersion.resource_id)
+            .join(VersionFile, VersionFile.version_id == ResourceVersion.id)
+            .where(VersionFile.created_at >= since)
+        )
+    )
+    changed |= extracting
+
+    # The index is read first: a resource created in between is then in the
+    # database list, or (created and indexed after it) delivered again harmlessly.
+    try:
+        indexed = rt.engine.ids()
+    except SearchEngineError as exc:
+        # The new index is live already; only deletions made during the load can
+        # be missed, and searches check hits against the database.
+        log.warning("reindex could not look for deleted resources error=%s", exc)
+        indexed = set()
+    existing = {str(rid) for rid in db.session.scalars(select(Resource.id))}
+    gone = indexed - existing
+
+    mark(*sorted(changed | {int(doc_id) for doc_id in gone if doc_id.isdigit()}))
+    db.session.commit()
+    deliver()
+    return len(changed), len(gone)

@@ -89,6 +89,9 @@ SWAP_LOCK_FILE = ".swap.lock"
 #: The generation an index from before generations stands for: the directory itself.
 LEGACY_GENERATION = ""
 _GENERATION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
+#: Writes tried in a row while rebuilds keep switching generations under them; a
+#: write that still fails is kept in the outbox and retried later.
+WRITE_ATTEMPTS = 3
 
 #: Results can be paged up to this depth (``offset + limit``).
 MAX_RESULT_WINDOW = 10_000
@@ -577,22 +580,23 @@ class TantivyEngine(SearchEngine):
         and refresh searches.
 
         When a rebuild switches generations while we write, the change is applied
-        again to the new one, which may have been loaded before it. Whatever
-        *change* raises rolls the whole commit back and propagates.
+        again to the new one, which may have been loaded before it (up to
+        :data:`WRITE_ATTEMPTS` times in all). Whatever *change* raises rolls the
+        whole commit back and propagates.
         """
         with self._write_lock:
-            index, live = self._ready()
-            try:
-                self._commit(index, change)
-                again = self._pointer_moved(live)
-            except SearchUnavailable:
-                # The generation may have been switched and deleted under us.
-                if not self._switched_from(live):
-                    raise
-                self._reopen()
-                again = True
-            if again:
-                self._commit(self._ready()[0], change)
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                index, live = self._ready()
+                try:
+                    self._commit(index, change)
+                except SearchUnavailable:
+                    # The generation may have been switched and deleted under us.
+                    if attempt == WRITE_ATTEMPTS or not self._switched_from(live):
+                        raise
+                    self._reopen()
+                    continue
+                if not self._pointer_moved(live):
+                    break
             # meta.json's inode, mtime and size can repeat across two quick commits
             # (coarse file-system clock, reused inode); our own commit always reloads.
             with self._reload_lock:

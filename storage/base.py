@@ -165,6 +165,18 @@ class ObjectStore(abc.ABC):
     def iter_digests(self) -> Iterator[str]:
         """Yield the digest of every stored object."""
 
+    def local_path(self, sha256: str) -> Path | None:
+        """The object's own file, for a reader that needs a path; None if it has none.
+
+        Only a store that keeps each object as a complete local file returns one, so
+        that a reader (text extraction) need not copy the bytes out first; with any
+        other store the caller copies them with :meth:`iter_bytes`. The file is the
+        object itself: read it, never write to it.
+
+        :raises ObjectNotFound: when the store keeps files and *sha256* has none.
+        """
+        return None
+
     def iter_leftovers(self) -> Iterator[Leftover]:
         """Yield what interrupted writes left behind, such as temporary files.
 

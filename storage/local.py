@@ -193,6 +193,12 @@ class LocalStore(ObjectStore):
         stop = size if end is None else min(end + 1, size)
         return ByteStream(self._read(handle, start, stop), handle.close)
 
+    def local_path(self, sha256: str) -> Path:
+        path = self._path(sha256)
+        if not path.is_file():
+            raise ObjectNotFound(sha256)
+        return path
+
     def delete(self, sha256: str) -> None:
         if not is_digest(sha256):
             raise ValueError(f"not a SHA-256 digest: {sha256[:80]!r}")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from indexer.extract import extract as real_extract
 from storage import DigestMismatch
 
 LESSON = "一元二次方程 教案：配方法、公式法与因式分解法。".encode() * 50
@@ -91,3 +93,27 @@ def test_a_spool_that_changed_is_refused(
     state = client.get(f"/api/v1/resources/{rid}", headers=world.headers("uploader1"))
     assert state.get_json()["files"] == []
     assert list((rt.settings.home / "tmp").iterdir()) == []
+
+
+def test_large_upload_is_extracted_where_it_is_stored(
+    api: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = app.extensions["kejian"]
+    # Anything past 100 bytes is extracted by the job after the commit.
+    monkeypatch.setattr(rt, "settings", replace(rt.settings, sync_extract_bytes=100))
+    read: list[Path] = []
+    monkeypatch.setattr(
+        "repo_app.services.files.extract",
+        lambda path, name: read.append(Path(path)) or real_extract(path, name),
+    )
+    rid = api.create("uploader1", title="一元二次方程")["id"]
+
+    resp = api.upload("uploader1", rid, "教案.txt", LESSON)
+
+    assert resp.status_code == 201, resp.get_json()
+    sha256 = hashlib.sha256(LESSON).hexdigest()
+    assert read == [_object_path(rt.settings.home, sha256)]
+    final = api.client.get(
+        f"/api/v1/resources/{rid}", headers=api.world.headers("uploader1")
+    ).get_json()
+    assert final["files"][0]["extraction"] == "ok"

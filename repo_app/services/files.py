@@ -287,15 +287,21 @@ def extract_stored(sha256: str) -> str:
     blob = db.session.get(FileObject, sha256)
     if blob is None:
         return "missing"
-    tmp_dir = rt.settings.home / "tmp"
-    tmp_dir.mkdir(exist_ok=True)
     # The name tells Markdown from plain text, and an encrypted Office file's format.
     name = db.session.scalar(select(VersionFile.name).where(VersionFile.sha256 == sha256).limit(1))
-    with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="extract-") as fh:
-        for chunk in rt.store.iter_bytes(sha256):
-            fh.write(chunk)
-        fh.flush()
-        ex = _extract(Path(fh.name), name)
+    # A file of the local store is read where it lies; writing a second copy of a
+    # large video would take longer than reading its metadata.
+    in_place = rt.store.local_path(sha256)
+    if in_place is not None:
+        ex = _extract(in_place, name)
+    else:
+        tmp_dir = rt.settings.home / "tmp"
+        tmp_dir.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="extract-") as fh:
+            for chunk in rt.store.iter_bytes(sha256):
+                fh.write(chunk)
+            fh.flush()
+            ex = _extract(Path(fh.name), name)
     _apply(blob, ex)
     resource_ids = db.session.scalars(
         select(ResourceVersion.resource_id)

@@ -260,6 +260,21 @@ def test_stat_says_when_the_object_was_written(backend: Backend) -> None:
     assert before < modified < datetime.now(UTC) + timedelta(minutes=5)
 
 
+def test_local_path_is_the_object_or_none(backend: Backend) -> None:
+    sha256 = backend.store.put_stream(io.BytesIO(b"read where it lies")).sha256
+    missing = hashlib.sha256(b"never stored").hexdigest()
+
+    path = backend.store.local_path(sha256)
+
+    if isinstance(backend.store, LocalStore):
+        assert path is not None and path.read_bytes() == b"read where it lies"
+        with pytest.raises(ObjectNotFound):
+            backend.store.local_path(missing)
+    else:
+        # Stores without local files give none; callers copy with iter_bytes.
+        assert path is None
+
+
 # -- leftovers of interrupted writes ---------------------------------------------------
 
 

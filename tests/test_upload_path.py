@@ -103,7 +103,7 @@ def test_large_upload_is_extracted_where_it_is_stored(
     monkeypatch.setattr(rt, "settings", replace(rt.settings, sync_extract_bytes=100))
     read: list[Path] = []
     monkeypatch.setattr(
-        "repo_app.services.files.extract",
+        "repo_app.services.files.extract_isolated",
         lambda path, name: read.append(Path(path)) or real_extract(path, name),
     )
     rid = api.create("uploader1", title="一元二次方程")["id"]

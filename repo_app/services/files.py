@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,8 @@ from typing import BinaryIO
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from indexer.extract import Extraction, extract, sniff
+from indexer.extract import Extraction, sniff
+from indexer.extract.isolated import extract_isolated
 from repo_app.errors import PayloadTooLarge, UnsupportedFile, ValidationError
 from repo_app.extensions import db
 from repo_app.models import FileObject, Resource, ResourceVersion, VersionFile
@@ -36,14 +36,11 @@ from storage.errors import DigestMismatch
 
 log = logging.getLogger("kejian.files")
 
-# PDFium, behind the PDF extractor, is not thread-safe; threads of one server take
-# turns. Extraction has its own time limit, so the wait is bounded.
-_EXTRACT_LOCK = threading.Lock()
-
 
 def _extract(path: Path, filename: str | None) -> Extraction:
-    with _EXTRACT_LOCK:
-        return extract(path, filename)
+    # In a worker process: a crash in a C parser costs the file, not this server.
+    return extract_isolated(path, filename)
+
 
 #: Kinds of content Kejian keeps. Anything else (executables, unknown binaries) is
 #: refused with the sniffed type in the message.

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import lazyload
 
 from indexer.engines.base import ACL_ALL, FACET_FIELDS, SORTS, SearchQuery
 from repo_app.errors import BadRequest
@@ -101,33 +100,52 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
     result = rt.engine.search(query)
 
     ids = [int(h.id) for h in result.hits]
-    # Only the columns shown in a hit: versions, files and chapters stay unloaded.
-    rows_query = (
-        select(Resource)
-        .where(Resource.id.in_(ids))
-        .options(
-            lazyload(Resource.versions),
-            lazyload(Resource.chapters),
-            lazyload(Resource.uploader),
-        )
+    # Only the columns a hit shows, without building ORM objects: at 20 hits a page
+    # this is most of what the service adds to the engine's time.
+    rows = (
+        {
+            row.id: row
+            for row in db.session.execute(
+                select(
+                    Resource.id,
+                    Resource.title,
+                    Resource.subject,
+                    Resource.stage,
+                    Resource.resource_type,
+                    Resource.updated_at,
+                    Organisation.code,
+                    Organisation.name,
+                    Organisation.kind,
+                    Organisation.locality,
+                )
+                .join(Organisation, Resource.owner_org_id == Organisation.id)
+                .where(Resource.id.in_(ids))
+            )
+        }
+        if ids
+        else {}
     )
-    rows = {r.id: r for r in db.session.scalars(rows_query)} if ids else {}
     hits = []
     for hit in result.hits:
-        resource = rows.get(int(hit.id))
-        if resource is None:  # deleted after the engine answered
+        row = rows.get(int(hit.id))
+        if row is None:  # deleted after the engine answered
             continue
         hits.append(
             {
-                "id": resource.id,
-                "title": resource.title,
+                "id": row.id,
+                "title": row.title,
                 "score": hit.score,
                 "highlights": hit.highlights,
-                "subject": resource.subject,
-                "stage": resource.stage,
-                "resource_type": resource.resource_type,
-                "owner_org": _org_ref(resource.owner_org),
-                "updated_at": resource.updated_at.isoformat(),
+                "subject": row.subject,
+                "stage": row.stage,
+                "resource_type": row.resource_type,
+                "owner_org": {
+                    "code": row.code,
+                    "name": row.name,
+                    "kind": row.kind.value,
+                    "locality": row.locality.value if row.locality else None,
+                },
+                "updated_at": row.updated_at.isoformat(),
             }
         )
     return {
@@ -136,15 +154,6 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
         "per_page": per_page,
         "hits": hits,
         "facets": _label_facets(result.facets),
-    }
-
-
-def _org_ref(org: Organisation) -> dict[str, Any]:
-    return {
-        "code": org.code,
-        "name": org.name,
-        "kind": org.kind.value,
-        "locality": org.locality.value if org.locality else None,
     }
 
 

@@ -7,9 +7,12 @@ for display.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from indexer.engines.base import ACL_ALL, FACET_FIELDS, SORTS, SearchQuery
@@ -157,22 +160,45 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
     }
 
 
+class _OrgNames:
+    """Organisation code -> name, kept for a short while per process.
+
+    Facet labels need the names of up to a few hundred schools on every search;
+    organisations change rarely, so a rename shows within :attr:`TTL` seconds.
+    """
+
+    TTL = 30.0
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._loaded = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, codes: set[str]) -> dict[str, str]:
+        now = time.monotonic()
+        stale = now - self._loaded > self.TTL or not codes <= self._names.keys()
+        if stale:
+            rows = db.session.execute(select(Organisation.code, Organisation.name)).all()
+            with self._lock:
+                self._names = dict(rows)  # type: ignore[arg-type]
+                self._loaded = now
+        return self._names
+
+
 def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict[str, Any]]]:
     vocab = runtime().vocab
     org_codes = {v for name in ORG_FACETS for v, _ in facets.get(name, [])}
-    names = (
-        dict(db.session.execute(select(Organisation.code, Organisation.name).where(Organisation.code.in_(org_codes))).all())
-        if org_codes
-        else {}
-    )
+    cache = current_app.extensions.setdefault("kejian.org_names", _OrgNames())
+    names = cache.get(org_codes) if org_codes else {}
     labelled: dict[str, list[dict[str, Any]]] = {}
     for name, values in facets.items():
+        kind = VOCAB_FACETS.get(name)
         out = []
         for value, count in values:
             if name in ORG_FACETS:
                 label = names.get(value, value)
-            elif name in VOCAB_FACETS:
-                term = vocab.term(VOCAB_FACETS[name], value)
+            elif kind is not None:
+                term = vocab.term(kind, value)
                 label = term.zh if term else value
             else:
                 label = value

@@ -25,7 +25,7 @@ from typing import BinaryIO
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from indexer.extract import Extraction, sniff
+from indexer.extract import KINDS, Extraction, sniff
 from indexer.extract.isolated import extract_isolated
 from repo_app.errors import PayloadTooLarge, UnsupportedFile, ValidationError
 from repo_app.extensions import db
@@ -42,22 +42,9 @@ def _extract(path: Path, filename: str | None) -> Extraction:
     return extract_isolated(path, filename)
 
 
-#: Kinds of content Kejian keeps. Anything else (executables, unknown binaries) is
-#: refused with the sniffed type in the message.
-ACCEPTED_KINDS = frozenset(
-    {
-        "pdf",
-        "document",
-        "presentation",
-        "spreadsheet",
-        "package",
-        "video",
-        "audio",
-        "image",
-        "text",
-        "archive",
-    }
-)
+#: Kinds of content Kejian keeps: every kind the extractors know except ``other``
+#: (executables, unknown binaries), which is refused with the sniffed type.
+ACCEPTED_KINDS = frozenset(KINDS) - {"other"}
 
 #: Types that a browser may show inline from our origin. HTML, SVG and XML are never
 #: among them: they could run script as us.

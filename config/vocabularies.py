@@ -35,6 +35,19 @@ KINDS = (
 LANGS = ("zh", "en")
 BOOK_KINDS = ("student", "workbook", "teacher", "reader")
 
+#: Resource metadata fields that hold a vocabulary code, and the vocabulary of each.
+#: The API validates them, search documents label them and facets are named by them.
+FIELD_KINDS: dict[str, str] = {
+    "stage": "stages",
+    "grade": "grades",
+    "subject": "subjects",
+    "edition": "editions",
+    "volume": "volumes",
+    "resource_type": "resource_types",
+    "licence": "licences",
+    "language": "languages",
+}
+
 
 @dataclass(frozen=True)
 class Term:

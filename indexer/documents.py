@@ -10,21 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.vocabularies import Vocabularies
+from config.vocabularies import FIELD_KINDS, Vocabularies
 
 #: Extracted text kept per resource in the index; longer texts are cut here, which
 #: keeps documents small while covering the beginning of every file.
 MAX_TEXT_CHARS = 400_000
 
-_VOCAB_FIELDS = {
-    "stage": "stages",
-    "grade": "grades",
-    "subject": "subjects",
-    "edition": "editions",
-    "volume": "volumes",
-    "resource_type": "resource_types",
-    "licence": "licences",
-}
 
 _MIME_GROUPS = {
     "pdf": "pdf",
@@ -50,7 +41,9 @@ def build_document(resource: Any, vocab: Vocabularies, acl: list[str]) -> dict[s
     district = next((o for o in chain if o.kind.value == "district"), None)
 
     labels: list[str] = []
-    for field_name, kind in _VOCAB_FIELDS.items():
+    for field_name, kind in FIELD_KINDS.items():
+        if field_name == "language":  # "Chinese" would match every Chinese resource
+            continue
         code = getattr(resource, field_name)
         if code:
             term = vocab.term(kind, code)

@@ -14,18 +14,9 @@ from marshmallow import (
     validate,
 )
 
+from config.vocabularies import FIELD_KINDS
 from repo_app.runtime import runtime
 
-VOCAB_FIELDS = {
-    "stage": "stages",
-    "grade": "grades",
-    "subject": "subjects",
-    "edition": "editions",
-    "volume": "volumes",
-    "resource_type": "resource_types",
-    "licence": "licences",
-    "language": "languages",
-}
 
 
 class StrictSchema(Schema):
@@ -58,7 +49,7 @@ class ResourceInSchema(StrictSchema):
     def _codes(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         vocab = runtime().vocab
         errors: dict[str, list[str]] = {}
-        for name, kind in VOCAB_FIELDS.items():
+        for name, kind in FIELD_KINDS.items():
             value = data.get(name)
             if value is None or value == "":
                 if name in data:

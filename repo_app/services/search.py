@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from config.vocabularies import FIELD_KINDS
 from indexer.engines.base import ACL_ALL, FACET_FIELDS, SORTS, SearchQuery
 from repo_app.errors import BadRequest
 from repo_app.extensions import db
@@ -28,17 +29,6 @@ MAX_FILTER_VALUES = 50
 
 #: Facets whose values are organisation codes, labelled with the organisation's name.
 ORG_FACETS = {"owner_org", "school", "district"}
-#: Facet -> vocabulary kind, for labels.
-VOCAB_FACETS = {
-    "stage": "stages",
-    "grade": "grades",
-    "subject": "subjects",
-    "edition": "editions",
-    "volume": "volumes",
-    "resource_type": "resource_types",
-    "licence": "licences",
-    "language": "languages",
-}
 
 
 def parse_filters(args: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -62,7 +52,7 @@ def parse_filters(args: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
 def _check_values(filters: dict[str, list[str]]) -> None:
     vocab = runtime().vocab
     for name, values in filters.items():
-        kind = VOCAB_FACETS.get(name)
+        kind = FIELD_KINDS.get(name)
         if kind is None:
             continue
         for i, value in enumerate(values):
@@ -192,7 +182,7 @@ def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[di
     names = cache.get(org_codes) if org_codes else {}
     labelled: dict[str, list[dict[str, Any]]] = {}
     for name, values in facets.items():
-        kind = VOCAB_FACETS.get(name)
+        kind = FIELD_KINDS.get(name)
         out = []
         for value, count in values:
             if name in ORG_FACETS:

@@ -18,6 +18,7 @@ atomic step (see :class:`Rebuild`).
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,10 @@ OTHER_FIELDS: tuple[str, ...] = (
 
 SORTS = ("relevance", "newest", "popular")
 
+#: Results can be paged by ``offset`` up to this depth (``offset + limit``); beyond
+#: it, :attr:`SearchQuery.search_after` pages on without a limit.
+MAX_RESULT_WINDOW = 10_000
+
 #: The access token that sees every document (``kejian`` commands, never a request).
 ACL_ALL = "*"
 
@@ -90,6 +95,22 @@ class IndexOutdated(SearchUnavailable):
 
 @dataclass
 class SearchQuery:
+    """One search.
+
+    Facets are *multi-select*: the counts of a field that is filtered are computed
+    with the filters of every other field but without its own, so a user who picked
+    数学 still sees how many 语文 and 英语 resources there are and can add them. The
+    total and the hits always honour every filter.
+
+    Results are ordered by the sort key and then by ``id`` (as a string, ascending),
+    so equal scores, equal dates and equal download counts still come in one stable
+    order and pages never repeat or skip a document.
+
+    Paging is by ``offset`` up to :data:`MAX_RESULT_WINDOW`, or without a limit by
+    ``search_after``: pass the :attr:`SearchResult.cursor` of the previous page (and
+    ``offset`` 0) to get the page after it.
+    """
+
     text: str = ""
     #: Field -> accepted values (OR within a field, AND across fields).
     filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -101,6 +122,12 @@ class SearchQuery:
     #: The asker's access tokens; an empty list sees nothing, :data:`ACL_ALL` all.
     acl: Sequence[str] = ("public",)
     highlight: bool = True
+    #: Only documents whose ``updated_at`` (the date ``newest`` sorts by) is at or
+    #: after ``date_from`` and before ``date_to``; timezone-aware datetimes.
+    date_from: dt.datetime | None = None
+    date_to: dt.datetime | None = None
+    #: The :attr:`SearchResult.cursor` of the page before; only with ``offset`` 0.
+    search_after: Sequence[Any] | None = None
 
 
 @dataclass
@@ -115,8 +142,13 @@ class Hit:
 class SearchResult:
     total: int
     hits: list[Hit]
-    #: Facet field -> [(value, count)], most frequent first.
+    #: Facet field -> [(value, count)], most frequent first, then by value.
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: The sort key of the last hit, a short list of JSON values (str, int, float)
+    #: to pass as :attr:`SearchQuery.search_after` for the next page; ``None`` when
+    #: there are no hits. Engines check the cursors they are given: a malformed one
+    #: is a :class:`QueryError`.
+    cursor: list[Any] | None = None
 
 
 class Rebuild(abc.ABC):

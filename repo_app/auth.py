@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 from flask import g, request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from repo_app.errors import Forbidden, Unauthorized
 from repo_app.extensions import db
-from repo_app.models import ApiToken
+from repo_app.models import ApiToken, User
 from repo_app.security import Principal, token_digest, token_is_usable
 
 
@@ -25,8 +26,16 @@ def load_principal() -> Principal:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret or len(secret) > 200:
         raise Unauthorized("Send the API token as 'Authorization: Bearer <token>'.")
-    token = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == token_digest(secret))
+    # The token, its user and the user's roles in one query: this runs on every
+    # request that carries a token.
+    token = (
+        db.session.scalars(
+            select(ApiToken)
+            .options(joinedload(ApiToken.user).joinedload(User.memberships))
+            .where(ApiToken.token_hash == token_digest(secret))
+        )
+        .unique()
+        .first()
     )
     now = datetime.now(UTC)
     if token is None or not token_is_usable(token, now):

@@ -7,6 +7,7 @@ same migrations run on SQLite and PostgreSQL and the values read well in SQL.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -111,6 +113,36 @@ class Organisation(db.Model):
             chain.append(node)
             node = node.parent
         return chain
+
+    @staticmethod
+    def load_ancestors(orgs: Iterable[Organisation]) -> list[Organisation]:
+        """Load every organisation above *orgs* in one query and return them.
+
+        While the caller holds the returned list, walking :meth:`ancestors` costs no
+        query: a parent already in the session is found by its key (the session
+        holds its objects weakly, hence the list). Without this, a school's chain
+        loads one organisation at a time, and the principal of every request walks
+        it.
+        """
+        ids = {o.id for o in orgs if o.parent_id is not None}
+        if not ids:
+            return []
+        table = Organisation.__table__
+        chain = (
+            select(table.c.id, table.c.parent_id)
+            .where(table.c.id.in_(ids))
+            .cte("chain", recursive=True)
+        )
+        chain = chain.union(
+            select(table.c.id, table.c.parent_id).join(
+                chain, table.c.id == chain.c.parent_id
+            )
+        )
+        return list(
+            db.session.scalars(
+                select(Organisation).where(Organisation.id.in_(select(chain.c.id)))
+            )
+        )
 
     def nearest(self, *kinds: OrgKind) -> Organisation | None:
         """The nearest organisation of one of *kinds*, this one included."""

@@ -68,6 +68,9 @@ class Principal:
     roles: list[tuple[Organisation, Role]] = field(default_factory=list)
     #: True for the command line, which acts for the city's administrators.
     system: bool = False
+    #: The organisations above those of :attr:`roles`, held so that access checks
+    #: walk up the tree without queries (see :meth:`Organisation.load_ancestors`).
+    above: list[Organisation] = field(default_factory=list, repr=False)
 
     @property
     def is_anonymous(self) -> bool:
@@ -79,7 +82,10 @@ class Principal:
 
     @classmethod
     def for_user(cls, user: User) -> Principal:
-        return cls(user=user, roles=[(m.org, m.role) for m in user.memberships])
+        roles = [(m.org, m.role) for m in user.memberships]
+        # Every access check walks up from these organisations; load them at once.
+        above = Organisation.load_ancestors(org for org, _ in roles)
+        return cls(user=user, roles=roles, above=above)
 
     @classmethod
     def anonymous(cls) -> Principal:

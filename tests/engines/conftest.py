@@ -1,9 +1,10 @@
 """Engines for the search conformance suite, each behind one ``engine`` fixture.
 
 * ``tantivy``: a :class:`TantivyEngine` in the test's temporary folder.
-
-An Elasticsearch backend joins by adding its name to ``ENGINES`` and a branch to
-:func:`engine` that opens it on a fresh index; every contract test then runs on it.
+* ``elasticsearch``: an :class:`ElasticsearchEngine` on the test cluster of
+  :mod:`tests.search_cluster` (osmem-server, or a real cluster when
+  ``KEJIAN_TEST_ELASTICSEARCH_URL`` is set), under an alias of its own that is
+  deleted afterwards.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import pytest
 
 from indexer.engines.base import SearchEngine
 from indexer.engines.tantivy_engine import TantivyEngine
+from tests.search_cluster import SearchCluster, search_alias, search_cluster
 
-ENGINES = ["tantivy"]
+__all__ = ["search_alias", "search_cluster"]  # fixtures for the tests here
+
+ENGINES = ["tantivy", "elasticsearch"]
 
 Doc = dict[str, Any]
 MakeDoc = Callable[..., Doc]
@@ -74,6 +78,10 @@ def open_test_engine(name: str, path: Path) -> SearchEngine:
 
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchEngine]:
-    opened = open_test_engine(request.param, tmp_path)
+    if request.param == "elasticsearch":
+        cluster: SearchCluster = request.getfixturevalue("search_cluster")
+        opened: SearchEngine = cluster.engine(request.getfixturevalue("search_alias"))
+    else:
+        opened = open_test_engine(request.param, tmp_path)
     yield opened
     opened.close()

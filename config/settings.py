@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -34,6 +35,12 @@ class Settings:
     sync_extract_bytes: int
     demo_dir: Path | None
     log_level: str = "INFO"
+    #: With ``search_url``: the Elasticsearch API key, CA bundle, Chinese analyzer
+    #: and alias; ``None`` takes the engine's default.
+    search_api_key: str | None = None
+    search_ca_certs: Path | None = None
+    search_analyzer: str | None = None
+    search_index: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -82,6 +89,39 @@ def _optional_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -
         accepted = ", ".join(f"{s}://" for s in schemes)
         raise SettingsError(f"{name} must start with one of {accepted}; got {url!r}")
     return url
+
+
+def _search_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """``KEJIAN_SEARCH_URL`` and, when it names a cluster, the settings that go
+    with it, checked by the Elasticsearch engine's own rules."""
+    url = _optional_url(env, "KEJIAN_SEARCH_URL", ("http", "https"))
+    if url is None:
+        return {"search_url": None}
+
+    # Imported only for a cluster: the embedded default needs none of it.
+    from indexer.engines.elasticsearch_engine import check_settings
+
+    def value(name: str) -> str | None:
+        return env.get(name, "").strip() or None
+
+    ca_certs = value("KEJIAN_SEARCH_CA_CERTS")
+    try:
+        checked = check_settings(
+            url,
+            index=value("KEJIAN_SEARCH_INDEX"),
+            api_key=value("KEJIAN_SEARCH_API_KEY"),
+            ca_certs=Path(ca_certs).expanduser().resolve() if ca_certs else None,
+            analyzer=(value("KEJIAN_SEARCH_ANALYZER") or "cjk").lower(),
+        )
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return {
+        "search_url": url,
+        "search_api_key": checked.api_key,
+        "search_ca_certs": checked.ca_certs,
+        "search_analyzer": checked.analyzer,
+        "search_index": checked.index,
+    }
 
 
 def _secret_key(env: Mapping[str, str], home: Path) -> str:
@@ -137,11 +177,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         home=home,
         database_url=_database_url(env, home),
         storage_url=_optional_url(env, "KEJIAN_STORAGE_URL", ("file", "s3")),
-        search_url=_optional_url(env, "KEJIAN_SEARCH_URL", ("http", "https")),
         queue_url=_optional_url(env, "KEJIAN_QUEUE_URL", ("redis", "rediss", "sqlite")),
         secret_key=_secret_key(env, home),
         max_upload_bytes=_positive_int(env, "KEJIAN_MAX_UPLOAD_MB", 2048) * mb,
         sync_extract_bytes=_positive_int(env, "KEJIAN_SYNC_EXTRACT_MB", 64) * mb,
         demo_dir=_demo_dir(env),
         log_level=level,
+        **_search_settings(env),
     )

@@ -114,6 +114,10 @@ def _init_logging(settings: Settings) -> None:
     logging.getLogger("kejian").setLevel(settings.log_level)
     # huey announces every task; in the embedded mode that is every commit.
     logging.getLogger("huey").setLevel(logging.WARNING)
+    # The Elasticsearch client logs every request, and a traceback for each retry;
+    # the search engine logs what failed in one line of its own.
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    logging.getLogger("elastic_transport.transport").setLevel(logging.ERROR)
 
 
 def _init_runtime(app: Flask, settings: Settings) -> None:
@@ -125,7 +129,14 @@ def _init_runtime(app: Flask, settings: Settings) -> None:
 
     vocab = load_vocabularies()
     store = open_store(settings.storage_url, home=settings.home)
-    engine = open_engine(settings.search_url, home=settings.home)
+    engine = open_engine(
+        settings.search_url,
+        home=settings.home,
+        index=settings.search_index,
+        api_key=settings.search_api_key,
+        ca_certs=settings.search_ca_certs,
+        analyzer=settings.search_analyzer,
+    )
     runtime = Runtime(settings=settings, store=store, engine=engine, vocab=vocab, huey=None)  # type: ignore[arg-type]
     app.extensions["kejian"] = runtime
     make_huey(app, runtime)

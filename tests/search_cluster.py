@@ -50,11 +50,13 @@ class ClusterProxy:
     It rewrites the client's versioned media types when *rewrite* is set, and can
     play a cluster that is down: while :attr:`down` is set, it closes every
     connection without answering, as a stopped node's port refuses them.
+    *credentials* (``user:password``) are put into :attr:`url` for clients.
     """
 
-    def __init__(self, target: str, *, rewrite: bool) -> None:
+    def __init__(self, target: str, *, rewrite: bool, credentials: str = "") -> None:
         self.target = target
         self.rewrite = rewrite
+        self.credentials = credentials
         self.down = False
         proxy = self
 
@@ -119,7 +121,8 @@ class ClusterProxy:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        login = f"{self.credentials}@" if self.credentials else ""
+        return f"http://{login}{host}:{port}"
 
     def send(
         self,
@@ -209,6 +212,21 @@ class SearchCluster:
             self.admin.indices.delete(index=",".join(names), ignore_unavailable=True)
         self.admin.options(ignore_status=404).indices.delete_index_template(name=alias)
 
+    def gate(self) -> ClusterProxy:
+        """A proxy in front of the cluster that a test can take down and bring back
+        (:attr:`ClusterProxy.down`); its :attr:`~ClusterProxy.url` carries the
+        cluster's user and password.
+
+        A plain HTTP proxy cannot stand in front of HTTPS or an API key: the test is
+        skipped on such a cluster.
+        """
+        first = urlsplit(self.url.split(",")[0])
+        if self.api_key or first.scheme != "http":
+            pytest.skip("the gate in front of the cluster speaks plain HTTP only")
+        target = first._replace(netloc=first.netloc.rpartition("@")[2]).geturl()
+        credentials = first.netloc.rpartition("@")[0]
+        return ClusterProxy(target, rewrite=False, credentials=credentials)
+
     def close(self) -> None:
         self.admin.close()
         if self.proxy is not None:
@@ -238,6 +256,14 @@ def search_cluster() -> Iterator[SearchCluster]:
     yield cluster
     cluster.close()
     server.close()
+
+
+@pytest.fixture
+def search_gate(search_cluster: SearchCluster) -> Iterator[ClusterProxy]:
+    """A gate in front of the test cluster (see :meth:`SearchCluster.gate`)."""
+    gate = search_cluster.gate()
+    yield gate
+    gate.close()
 
 
 @pytest.fixture

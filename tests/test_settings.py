@@ -41,3 +41,50 @@ def test_wrong_setting_names_the_variable(tmp_path: Path, name: str, value: str)
         load_settings({"KEJIAN_HOME": str(tmp_path), name: value})
     message = str(info.value)
     assert name in message and "\n" not in message
+
+
+def test_search_cluster_settings(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {
+        "KEJIAN_HOME": str(tmp_path),
+        "KEJIAN_SEARCH_URL": "https://es1:9200,es2",
+        "KEJIAN_SEARCH_API_KEY": "a2VqaWFuOmtleQ==",
+        "KEJIAN_SEARCH_CA_CERTS": str(bundle),
+        "KEJIAN_SEARCH_ANALYZER": "IK",
+        "KEJIAN_SEARCH_INDEX": "city-resources",
+    }
+
+    s = load_settings(env)
+
+    assert s.search_url == "https://es1:9200,es2"
+    assert (s.search_api_key, s.search_ca_certs) == ("a2VqaWFuOmtleQ==", bundle)
+    assert (s.search_analyzer, s.search_index) == ("ik", "city-resources")
+    defaults = load_settings({"KEJIAN_HOME": str(tmp_path), "KEJIAN_SEARCH_URL": "http://es:9200"})
+    assert (defaults.search_analyzer, defaults.search_index) == ("cjk", "kejian-resources")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "url"),
+    [
+        ("KEJIAN_SEARCH_URL", "http://es1:9200,,es2", None),
+        ("KEJIAN_SEARCH_URL", "http://es1:port", None),
+        ("KEJIAN_SEARCH_API_KEY", "a2V5", "https://kejian:secret@es1:9200"),
+        ("KEJIAN_SEARCH_CA_CERTS", "/no/such/ca.pem", "https://es1:9200"),
+        ("KEJIAN_SEARCH_CA_CERTS", __file__, "http://es1:9200"),
+        ("KEJIAN_SEARCH_ANALYZER", "jieba", "http://es1:9200"),
+        ("KEJIAN_SEARCH_INDEX", "Kejian Resources", "http://es1:9200"),
+    ],
+)
+def test_wrong_search_setting_names_the_variable(
+    tmp_path: Path, name: str, value: str, url: str | None
+) -> None:
+    env = {"KEJIAN_HOME": str(tmp_path), name: value}
+    if url:
+        env["KEJIAN_SEARCH_URL"] = url
+
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+
+    message = str(info.value)
+    assert name in message and "\n" not in message and "secret" not in message

@@ -155,9 +155,11 @@ def parse_search_url(url: str) -> ClusterAddress:
     """Read ``KEJIAN_SEARCH_URL``: ``http(s)://[user:password@]host[:port][/path]``.
 
     Several nodes are separated by commas; after the first, a node may be given as
-    ``host[:port]`` alone, taking the scheme, credentials and path of the first.
-    Every node uses the same credentials. Percent-encode ``@ : , /`` in a user name
-    or password. A missing port is 9200 for ``http`` and 443 for ``https``.
+    ``host[:port]`` alone, taking the scheme, credentials, port and path of the
+    first. Every node uses the credentials of the first (a node may repeat them,
+    not give others). Percent-encode ``@ : , /`` in a
+    user name or password. A missing port is 9200 for ``http`` and 443 for
+    ``https``.
 
     :raises ValueError: naming the variable and what is wrong, never the password.
     """
@@ -171,19 +173,21 @@ def parse_search_url(url: str) -> ClusterAddress:
             "KEJIAN_SEARCH_URL must start with http:// or https://, e.g. "
             "https://user:password@search.example.org:9200"
         )
+    first_port = _port(first, 1, DEFAULT_PORTS[first.scheme])
 
     hosts: list[str] = []
     auth: tuple[str, str] | None = None
-    for position, item in enumerate(items):
-        inherits = "://" not in item
-        parts = urlsplit(f"{first.scheme}://{item}" if inherits else item)
-        host, node_auth = _node(parts, position + 1)
-        if inherits:
+    for number, item in enumerate(items, start=1):
+        if "://" in item:
+            parts = urlsplit(item)
+            host, node_auth = _node(parts, number, DEFAULT_PORTS.get(parts.scheme, 0))
+        else:
+            parts = urlsplit(f"{first.scheme}://{item}")
+            host, node_auth = _node(parts, number, first_port)
             host += first.path.rstrip("/")
-            node_auth = node_auth or auth
-        if position == 0:
+        if number == 1:
             auth = node_auth
-        elif node_auth != auth:
+        elif node_auth is not None and node_auth != auth:
             raise ValueError(
                 "KEJIAN_SEARCH_URL gives its hosts different users or passwords; "
                 "every host must use the same ones"
@@ -192,22 +196,29 @@ def parse_search_url(url: str) -> ClusterAddress:
     return ClusterAddress(tuple(hosts), auth)
 
 
-def _node(parts: SplitResult, number: int) -> tuple[str, tuple[str, str] | None]:
+def _port(parts: SplitResult, number: int, default: int) -> int:
+    try:
+        return parts.port or default
+    except ValueError:
+        raise ValueError(
+            f"host {number} of KEJIAN_SEARCH_URL has a port that is not a number "
+            "from 1 to 65535"
+        ) from None
+
+
+def _node(
+    parts: SplitResult, number: int, default_port: int
+) -> tuple[str, tuple[str, str] | None]:
     """One node's URL without credentials, and its credentials."""
     where = f"host {number} of KEJIAN_SEARCH_URL"
     if parts.scheme not in DEFAULT_PORTS:
         raise ValueError(f"{where} must start with http:// or https://")
     if parts.query or parts.fragment:
         raise ValueError(f"{where} cannot have a ?query or #fragment")
-    try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-    except ValueError:
-        raise ValueError(
-            f"{where} has a port that is not a number from 1 to 65535"
-        ) from None
     if not parts.hostname:
         raise ValueError(f"{where} names no host")
 
+    port = _port(parts, number, default_port)
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     address = f"{parts.scheme}://{host}:{port}{parts.path.rstrip('/')}"
     if parts.username is None:
@@ -215,13 +226,59 @@ def _node(parts: SplitResult, number: int) -> tuple[str, tuple[str, str] | None]
     return address, (unquote(parts.username), unquote(parts.password or ""))
 
 
-def check_alias_name(name: str) -> None:
-    """:raises ValueError: when *name* cannot be ``KEJIAN_SEARCH_INDEX``."""
-    if not _ALIAS_NAME.fullmatch(name) or name in (".", ".."):
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The ``KEJIAN_SEARCH_*`` settings of a cluster, checked, defaults filled in."""
+
+    address: ClusterAddress
+    index: str = DEFAULT_INDEX
+    api_key: str | None = None
+    ca_certs: Path | None = None
+    analyzer: str = "cjk"
+
+
+def check_settings(
+    url: str,
+    *,
+    index: str | None = None,
+    api_key: str | None = None,
+    ca_certs: str | Path | None = None,
+    analyzer: str | None = None,
+) -> ClusterSettings:
+    """Check the settings of an Elasticsearch cluster, each named after its
+    ``KEJIAN_SEARCH_*`` variable; ``None`` takes the default.
+
+    :raises ValueError: naming the first variable that cannot be used.
+    """
+    address = parse_search_url(url)
+    index = DEFAULT_INDEX if index is None else index
+    if not _ALIAS_NAME.fullmatch(index) or index in (".", ".."):
         raise ValueError(
             "KEJIAN_SEARCH_INDEX must be 1 to 200 lower-case letters, digits, '-', "
-            f"'_' or '.', starting with a letter or digit; got {name!r}"
+            f"'_' or '.', starting with a letter or digit; got {index!r}"
         )
+
+    analyzer = "cjk" if analyzer is None else analyzer
+    if analyzer not in ANALYZER_VARIANTS:
+        raise ValueError(
+            f"KEJIAN_SEARCH_ANALYZER must be one of {', '.join(ANALYZERS)}; "
+            f"got {analyzer!r}"
+        )
+
+    if api_key and address.basic_auth:
+        raise ValueError(
+            "KEJIAN_SEARCH_API_KEY is set and KEJIAN_SEARCH_URL holds a user and "
+            "password; give only one of them"
+        )
+
+    bundle = Path(ca_certs) if ca_certs else None
+    if bundle is not None and not address.secure:
+        raise ValueError(
+            "KEJIAN_SEARCH_CA_CERTS is set but KEJIAN_SEARCH_URL is not https://"
+        )
+    if bundle is not None and not bundle.is_file():
+        raise ValueError(f"KEJIAN_SEARCH_CA_CERTS is not a file: {bundle}")
+    return ClusterSettings(address, index, api_key or None, bundle, analyzer)
 
 
 def index_body(analyzer: str) -> dict[str, Any]:
@@ -248,6 +305,8 @@ class ElasticsearchEngine(SearchEngine):
     call tries again (and raises :class:`SearchUnavailable` meanwhile), so that the
     web application starts and keeps taking uploads while the cluster is down.
 
+    The settings are those of :func:`check_settings`; ``None`` takes the default.
+
     :param url: ``KEJIAN_SEARCH_URL`` (see :func:`parse_search_url`).
     :param index: ``KEJIAN_SEARCH_INDEX``: the alias, and the prefix of the
         physical indices behind it.
@@ -269,43 +328,31 @@ class ElasticsearchEngine(SearchEngine):
         self,
         url: str,
         *,
-        index: str = DEFAULT_INDEX,
+        index: str | None = None,
         api_key: str | None = None,
         ca_certs: str | Path | None = None,
-        analyzer: str = "cjk",
+        analyzer: str | None = None,
         timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         try:
-            self.address = parse_search_url(url)
-            check_alias_name(index)
+            settings = check_settings(
+                url, index=index, api_key=api_key, ca_certs=ca_certs, analyzer=analyzer
+            )
         except ValueError as exc:
             raise SearchEngineError(str(exc)) from None
-        if analyzer not in ANALYZER_VARIANTS:
-            raise SearchEngineError(
-                f"KEJIAN_SEARCH_ANALYZER must be one of {', '.join(ANALYZERS)}; "
-                f"got {analyzer!r}"
-            )
-        if api_key and self.address.basic_auth:
-            raise SearchEngineError(
-                "KEJIAN_SEARCH_API_KEY is set and KEJIAN_SEARCH_URL holds a user and "
-                "password; give only one of them"
-            )
-        if ca_certs and not self.address.secure:
-            raise SearchEngineError(
-                "KEJIAN_SEARCH_CA_CERTS is set but KEJIAN_SEARCH_URL is not https://"
-            )
-        if ca_certs and not Path(ca_certs).is_file():
-            raise SearchEngineError(f"KEJIAN_SEARCH_CA_CERTS is not a file: {ca_certs}")
 
-        self.alias = index
-        self.analyzer = analyzer
-        self._body = index_body(analyzer)
-        self._physical = re.compile(rf"{re.escape(index)}-\d{{{_TIMESTAMP_DIGITS}}}")
+        self.address = settings.address
+        self.alias = settings.index
+        self.analyzer = settings.analyzer
+        self._body = index_body(settings.analyzer)
+        self._physical = re.compile(
+            rf"{re.escape(settings.index)}-\d{{{_TIMESTAMP_DIGITS}}}"
+        )
         self._client = Elasticsearch(
             list(self.address.hosts),
             basic_auth=self.address.basic_auth,
-            api_key=api_key or None,
-            ca_certs=str(ca_certs) if ca_certs else DEFAULT,
+            api_key=settings.api_key,
+            ca_certs=str(settings.ca_certs) if settings.ca_certs else DEFAULT,
             request_timeout=timeout,
             # Another node is tried on a failure; one node alone is tried again.
             max_retries=2,

@@ -19,9 +19,14 @@ import pytest
 
 from indexer.engines.base import SearchEngine
 from indexer.engines.tantivy_engine import TantivyEngine
-from tests.search_cluster import SearchCluster, search_alias, search_cluster
+from tests.search_cluster import (
+    SearchCluster,
+    search_alias,
+    search_cluster,
+    search_gate,
+)
 
-__all__ = ["search_alias", "search_cluster"]  # fixtures for the tests here
+__all__ = ["search_alias", "search_cluster", "search_gate"]  # fixtures for the tests
 
 ENGINES = ["tantivy", "elasticsearch"]
 

@@ -455,11 +455,6 @@ def test_open_engine_defaults_to_the_embedded_index(
     assert (engine.live_path / "meta.json").exists()
 
 
-def test_open_engine_does_not_offer_elasticsearch_yet(tmp_path: Path) -> None:
-    with pytest.raises(SearchEngineError, match="Elasticsearch"):
-        open_engine("http://localhost:9200", home=tmp_path)
-
-
 def test_open_engine_names_the_setting_to_fix(tmp_path: Path) -> None:
     with pytest.raises(SearchEngineError, match="KEJIAN_SEARCH_URL"):
         open_engine("ftp://example.org/index", home=tmp_path)

@@ -10,7 +10,7 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, request
 
 from config.settings import Settings, load_settings
 from repo_app.extensions import db, migrate
@@ -63,14 +63,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     register_error_handlers(app)
     _init_request_hooks(app)
 
+    from repo_app.web import init_web
+
+    init_web(app)
+
     from repo_app.cli import register_commands
 
     register_commands(app)
-
-    @app.get("/")
-    def home():  # type: ignore[no-untyped-def]
-        return render_template("home.html")
-
     return app
 
 

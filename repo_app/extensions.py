@@ -1,7 +1,10 @@
 """Flask extensions, created unbound and attached in :func:`repo_app.create_app`."""
 
+from flask_babel import Babel
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -21,3 +24,8 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+#: Browser sessions of the web pages (see :mod:`repo_app.auth`).
+login_manager = LoginManager()
+#: CSRF tokens for the web pages' forms; the API is exempt (see :mod:`repo_app.web`).
+csrf = CSRFProtect()
+babel = Babel()

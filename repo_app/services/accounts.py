@@ -1,4 +1,10 @@
-"""Organisations, users, roles and API tokens."""
+"""Organisations, users, roles and API tokens.
+
+The plain functions (:func:`add_org`, :func:`add_user`) act for the command line, which
+stands for the city's administrators. The functions that take a ``principal`` are what
+the web pages call: they check that the principal administers the organisation acted
+on (or one above it), and their queries see only the organisations it administers.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from config.vocabularies import ChapterNode as VocabChapter
-from repo_app.errors import Conflict, NotFound, ValidationError
+from repo_app.errors import Conflict, Forbidden, NotFound, ValidationError
 from repo_app.extensions import db
 from repo_app.models import (
     ApiToken,
@@ -21,7 +27,22 @@ from repo_app.models import (
     User,
 )
 from repo_app.runtime import runtime
-from repo_app.security import hash_password, new_token_secret, token_digest
+from repo_app.security import (
+    Principal,
+    hash_password,
+    new_token_secret,
+    token_digest,
+    verify_password,
+)
+
+#: A password hash that matches nothing, verified for unknown usernames so that a
+#: wrong name costs as long as a wrong password and does not reveal who exists.
+_DUMMY_HASH = hash_password("kejian: no such user")
+
+#: The kinds of organisation an administrator may add below their own in the pages.
+ADDABLE_KINDS = (OrgKind.DISTRICT, OrgKind.SCHOOL)
+
+MIN_PASSWORD = 8
 
 
 def org_by_code(code: str) -> Organisation:
@@ -108,3 +129,178 @@ def load_chapters() -> int:
 
         walk(vocab.chapter_tree(textbook), None)
     return added
+
+
+# -- sign-in and passwords -----------------------------------------------------------
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with this username and password, or None."""
+    user = db.session.scalar(select(User).where(User.username == username.strip()))
+    if user is None or not user.password_hash:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Replace *user*'s password; the caller commits.
+
+    :raises ValidationError: with ``details["field"]`` naming the wrong field
+        (``current_password`` or ``new_password``).
+    """
+    if not verify_password(user.password_hash, current):
+        raise ValidationError(
+            "The current password is wrong.", details={"field": "current_password"}
+        )
+    if len(new) < MIN_PASSWORD:
+        raise ValidationError(
+            f"A password needs at least {MIN_PASSWORD} characters.",
+            details={"field": "new_password"},
+        )
+    user.password_hash = hash_password(new)
+
+
+# -- administration, scoped to what the principal administers -------------------------
+
+
+def administered_orgs(principal: Principal) -> list[Organisation]:
+    """The organisations *principal* administers: those where it is admin and every
+    organisation below them, ordered by code. The command line administers all."""
+    if principal.system:
+        return list(db.session.scalars(select(Organisation).order_by(Organisation.code)))
+    roots = {org.id for org in principal.member_orgs(Role.ADMIN)}
+    if not roots:
+        return []
+    table = Organisation.__table__
+    tree = select(table.c.id).where(table.c.id.in_(roots)).cte("tree", recursive=True)
+    tree = tree.union(select(table.c.id).join(tree, table.c.parent_id == tree.c.id))
+    return list(
+        db.session.scalars(
+            select(Organisation)
+            .where(Organisation.id.in_(select(tree.c.id)))
+            .order_by(Organisation.code)
+        )
+    )
+
+
+def require_org_admin(principal: Principal, org: Organisation) -> None:
+    """:raises Forbidden: unless *principal* is an admin of *org* or above it."""
+    if not principal.has_role(org, Role.ADMIN):
+        raise Forbidden(
+            f"Only an administrator of {org.name} or above may do this.",
+            details={"org": org.code},
+        )
+
+
+def add_org_by(
+    principal: Principal,
+    code: str,
+    name: str,
+    kind: str,
+    parent: str,
+    locality: str | None = None,
+) -> Organisation:
+    """Add a district or school below *parent*, which *principal* must administer.
+
+    :raises Forbidden: when the principal does not administer *parent*.
+    :raises ValidationError: for a kind that cannot be added, or a bad code.
+    :raises Conflict: when the code is taken.
+    """
+    parent_org = org_by_code(parent)
+    require_org_admin(principal, parent_org)
+    if kind not in {k.value for k in ADDABLE_KINDS}:
+        raise ValidationError(
+            "Only districts and schools are added here.", details={"field": "kind"}
+        )
+    if kind == OrgKind.DISTRICT and parent_org.kind is not OrgKind.CITY:
+        raise ValidationError(
+            "A district sits directly below the city.", details={"field": "parent"}
+        )
+    if parent_org.kind is OrgKind.SCHOOL:
+        raise ValidationError(
+            "Nothing is added below a school.", details={"field": "parent"}
+        )
+    return add_org(code, name, kind, parent, locality)
+
+
+def users_of(orgs: Sequence[Organisation]) -> list[User]:
+    """The users holding a role in one of *orgs*, ordered by username."""
+    ids = [org.id for org in orgs]
+    if not ids:
+        return []
+    holders = select(Membership.user_id).where(Membership.org_id.in_(ids))
+    return list(
+        db.session.scalars(
+            select(User).where(User.id.in_(holders)).order_by(User.username)
+        )
+    )
+
+
+def user_in_scope(principal: Principal, user_id: int) -> User:
+    """The user *user_id*, if it holds a role somewhere *principal* administers.
+
+    :raises NotFound: otherwise (also for users outside the scope, so that the pages
+        do not reveal who exists elsewhere).
+    """
+    user = db.session.get(User, user_id)
+    if user is None or not any(principal.has_role(m.org, Role.ADMIN) for m in user.memberships):
+        raise NotFound(f"There is no user {user_id} among the people you administer.")
+    return user
+
+
+def add_user_by(
+    principal: Principal,
+    username: str,
+    password: str,
+    org: str,
+    role: str,
+    display_name: str = "",
+) -> User:
+    """Add a user with one role in *org*, which *principal* must administer.
+
+    :raises Forbidden: when the principal does not administer *org*.
+    :raises ValidationError: for a bad username or a short password.
+    :raises Conflict: when the username is taken.
+    """
+    require_org_admin(principal, org_by_code(org))
+    return add_user(username, password, display_name=display_name, roles=[(org, role)])
+
+
+def grant_role(principal: Principal, user: User, org: str, role: str) -> Membership:
+    """Give *user* *role* in *org*, which *principal* must administer.
+
+    :raises Conflict: when the user holds that role there already.
+    """
+    target = org_by_code(org)
+    require_org_admin(principal, target)
+    value = Role(role)
+    if any(m.org_id == target.id and m.role is value for m in user.memberships):
+        raise Conflict(
+            f"{user.username} is {role} of {target.name} already.",
+            details={"field": "role"},
+        )
+    membership = Membership(org=target, role=value)
+    user.memberships.append(membership)
+    return membership
+
+
+def revoke_role(principal: Principal, user: User, membership_id: int) -> Membership:
+    """Take one of *user*'s roles away.
+
+    Administrators cannot take their own admin roles away: the last admin of an
+    organisation would lock everyone out of its pages.
+
+    :raises NotFound: when the user has no such role.
+    :raises Conflict: when principal would revoke its own admin role.
+    """
+    membership = next((m for m in user.memberships if m.id == membership_id), None)
+    if membership is None:
+        raise NotFound(f"{user.username} has no role {membership_id}.")
+    require_org_admin(principal, membership.org)
+    if principal.user_id == user.id and membership.role is Role.ADMIN:
+        raise Conflict("You cannot revoke your own admin role.")
+    user.memberships.remove(membership)
+    return membership

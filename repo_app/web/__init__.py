@@ -1,0 +1,59 @@
+"""The web pages: server-rendered Jinja templates with a little progressive JavaScript.
+
+:func:`init_web` attaches everything the pages share: browser sessions (Flask-Login),
+CSRF protection of forms (Flask-WTF), the language of each request (Flask-Babel),
+the security headers of every page and the blueprints. Page groups are blueprints in
+this package; see ``docs`` in :mod:`repo_app.web.pages` for how to add one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask, request
+
+from repo_app.extensions import babel, csrf, login_manager
+
+__all__ = ["init_web"]
+
+#: Methods a form or script uses to change something; the only ones CSRF-checked.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def init_web(app: Flask) -> None:
+    """Attach sessions, CSRF, languages, security headers and the page blueprints."""
+    from repo_app import auth  # noqa: F401 - registers Flask-Login's user loader
+    from repo_app.web import access, accounts, admin, assets, headers, i18n, nav, pages
+
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    # The token lives as long as the session: a form left open for an afternoon
+    # still sends, and an expired session is handled by repo_app.web.access.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    # The API is not checked by Flask-WTF: token requests need no CSRF token, and
+    # session requests are checked in repo_app.auth. Pages are checked below.
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", i18n.DEFAULT_LOCALE)
+    # Our own CSS and JavaScript are linked with a content hash (assets.asset_url), so
+    # browsers may keep them: a slow school link fetches them once.
+    app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", timedelta(days=365))
+
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    login_manager.unauthorized_handler(access.to_login)
+
+    @app.before_request
+    def _check_csrf() -> None:
+        if request.method in UNSAFE_METHODS and not request.path.startswith("/api/"):
+            csrf.protect()
+
+    headers.init_headers(app)
+    assets.init_assets(app)
+    nav.init_nav(app)
+    access.init_access(app)
+    i18n.init_i18n(app)
+    for module in (pages, accounts, admin):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,83 @@
+"""Accounts: sign in, sign out and change the password.
+
+Community learners need no account; these pages are for the schools' staff.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from repo_app.auth import SessionUser
+from repo_app.errors import ValidationError
+from repo_app.extensions import db
+from repo_app.services import accounts
+from repo_app.web import nav
+from repo_app.web.access import login_required, pop_next
+from repo_app.web.forms import LoginForm, PasswordChangeForm
+
+bp = Blueprint("accounts", __name__)
+
+nav.add("accounts.password", _l("My account"), order=95, visible=nav.signed_in)
+
+#: Session keys that survive signing in (the rest is cleared against fixation).
+_KEPT_ON_LOGIN = ("next", "draft", "_flashes")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    if current_user.is_authenticated:
+        return redirect(pop_next(), code=303)
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.username.data or "", form.password.data or "")
+        if user is None:
+            form.fail("password", _("Wrong username or password."))
+        else:
+            kept = {k: session[k] for k in _KEPT_ON_LOGIN if k in session}
+            session.clear()
+            session.update(kept)
+            session.permanent = True
+            login_user(SessionUser(user))
+            flash(_("Signed in as %(name)s.", name=user.display_name or user.username), "ok")
+            return redirect(pop_next(), code=303)
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "ok")
+    return redirect(url_for("pages.home"), code=303)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password() -> Response | str:
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        user = current_user.user
+        try:
+            accounts.change_password(
+                user, form.current_password.data or "", form.new_password.data or ""
+            )
+        except ValidationError as exc:
+            field = exc.details.get("field", "")
+            message = (
+                _("The current password is wrong.")
+                if field == "current_password"
+                else _("Choose a longer password.")
+            )
+            form.fail(field, message)
+        else:
+            db.session.commit()
+            # Sessions remember a fingerprint of the password: every other session of
+            # this user ends now; this one goes on under the new fingerprint.
+            login_user(SessionUser(user))
+            flash(_("Your password has been changed."), "ok")
+            return redirect(url_for("accounts.password"), code=303)
+    return render_template("accounts/password.html", form=form)

@@ -1,0 +1,147 @@
+"""The whole upload → search → reindex path with search on Elasticsearch, on SQLite
+and PostgreSQL: against osmem-server, or the cluster of
+``KEJIAN_TEST_ELASTICSEARCH_URL`` (see ``tests/search_cluster.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from tests.search_cluster import (
+    ClusterProxy,
+    SearchCluster,
+    search_alias,
+    search_cluster,
+    search_gate,
+)
+
+__all__ = ["search_alias", "search_cluster", "search_gate"]  # fixtures used here
+
+LESSON = "勾股定理 课件：直角三角形两直角边的平方和等于斜边的平方。Pythagoras.".encode()
+PLANT = "光合作用 学案：叶绿体把光能变成化学能。Photosynthesis.".encode()
+
+
+def on_cluster(settings: Any, url: str, alias: str, cluster: SearchCluster) -> Any:
+    """*settings* with search on the cluster at *url*, under *alias*."""
+    return replace(
+        settings,
+        search_url=url,
+        search_index=alias,
+        search_api_key=cluster.api_key,
+        search_ca_certs=cluster.ca_certs,
+    )
+
+
+def add_resource(client: Any, headers: dict[str, str], title: str, data: bytes) -> int:
+    """Create, upload and publish a resource to the uploader's school."""
+    resp = client.post("/api/v1/resources", json={"title": title}, headers=headers)
+    rid: int = resp.get_json()["id"]
+    resp = client.post(
+        f"/api/v1/resources/{rid}/files",
+        data=data,
+        query_string={"name": f"{title}.txt"},
+        headers={**headers, "Content-Type": "application/octet-stream"},
+    )
+    assert resp.status_code == 201, resp.get_json()
+    resp = client.post(
+        f"/api/v1/resources/{rid}/publish",
+        json={"visibility": "school"},
+        headers=headers,
+    )
+    assert resp.status_code == 200, resp.get_json()
+    return rid
+
+
+def found(client: Any, headers: dict[str, str], text: str) -> list[int]:
+    resp = client.get("/api/v1/search", query_string={"q": text}, headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    return [hit["id"] for hit in resp.get_json()["hits"]]
+
+
+def test_upload_search_and_reindex_on_elasticsearch(
+    settings: Any, search_cluster: SearchCluster, search_alias: str
+) -> None:
+    from repo_app import create_app
+    from repo_app.extensions import db
+    from tests.conftest import World
+
+    app = create_app(
+        on_cluster(settings, search_cluster.url, search_alias, search_cluster),
+        TESTING=True,
+    )
+    with app.app_context():
+        world = World()
+        client = app.test_client()
+        headers = world.headers("uploader1")
+
+        # Uploaded and published: found by a word of its text, counted in facets.
+        rid = add_resource(client, headers, "勾股定理", LESSON)
+        answer = client.get(
+            "/api/v1/search", query_string={"q": "斜边"}, headers=headers
+        ).get_json()
+        assert [hit["id"] for hit in answer["hits"]] == [rid]
+        assert answer["total"] == 1
+
+        # kejian reindex loads a new physical index and moves the alias to it.
+        (before,) = search_cluster.holders(search_alias)
+        result = app.test_cli_runner().invoke(args=["reindex"])
+        assert result.exit_code == 0, result.output
+        (after,) = search_cluster.holders(search_alias)
+        assert after > before
+        assert list(search_cluster.indices(search_alias)) == [after]
+
+        # Searches go on as before, and new uploads land in the new index.
+        assert found(client, headers, "斜边") == [rid]
+        other = add_resource(client, headers, "光合作用", PLANT)
+        assert found(client, headers, "叶绿体") == [other]
+
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["kejian"].engine.close()
+
+
+def test_uploads_go_on_while_the_cluster_is_down_and_are_indexed_when_it_is_back(
+    settings: Any,
+    search_cluster: SearchCluster,
+    search_gate: ClusterProxy,
+    search_alias: str,
+) -> None:
+    from repo_app import create_app
+    from repo_app.extensions import db
+    from repo_app.services import indexing
+    from tests.conftest import World
+
+    # The application starts while the cluster is down.
+    search_gate.down = True
+    app = create_app(
+        on_cluster(settings, search_gate.url, search_alias, search_cluster),
+        TESTING=True,
+    )
+    with app.app_context():
+        world = World()
+        client = app.test_client()
+        headers = world.headers("uploader1")
+
+        # Searching answers 503 with our own message; uploads still succeed and
+        # their index changes wait in the outbox.
+        resp = client.get("/api/v1/search", query_string={"q": "斜边"}, headers=headers)
+        assert resp.status_code == 503
+        error = resp.get_json()["error"]
+        assert error["code"] == "search_unavailable"
+        assert (
+            "Elasticsearch" not in error["message"]
+            and "127.0.0.1" not in error["message"]
+        )
+        rid = add_resource(client, headers, "勾股定理", LESSON)
+        assert indexing.pending_count() > 0
+
+        # Back up: `kejian worker --once` delivers what waited.
+        search_gate.down = False
+        result = app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert result.exit_code == 0, result.output
+        assert indexing.pending_count() == 0
+        assert found(client, headers, "斜边") == [rid]
+
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["kejian"].engine.close()

@@ -17,6 +17,7 @@ import search_cluster``.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import threading
@@ -42,20 +43,26 @@ _VERSIONED_MEDIA_TYPE = re.compile(
     r"application/vnd\.elasticsearch\+([a-z-]+)\s*;\s*compatible-with=\d+"
 )
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+#: Hits osmem is asked for when the proxy pages by score itself.
+_SCORE_PAGE_WINDOW = 10_000
+
+Reply = tuple[int, list[tuple[str, str]], bytes]
 
 
 class ClusterProxy:
     """An HTTP proxy on a free port of 127.0.0.1 in front of *target*.
 
-    It rewrites the client's versioned media types when *rewrite* is set, and can
-    play a cluster that is down: while :attr:`down` is set, it closes every
-    connection without answering, as a stopped node's port refuses them.
+    With *osmem* set it adapts the Elasticsearch client's requests to osmem-server
+    (see ``tests/README.md``): plain media types instead of versioned ones, and
+    ``search_after`` cursors of a score-sorted search run as Elasticsearch runs them.
+    It can also play a cluster that is down: while :attr:`down` is set, it closes
+    every connection without answering, as a stopped node's port refuses them.
     *credentials* (``user:password``) are put into :attr:`url` for clients.
     """
 
-    def __init__(self, target: str, *, rewrite: bool, credentials: str = "") -> None:
-        self.target = target
-        self.rewrite = rewrite
+    def __init__(self, target: str, *, osmem: bool, credentials: str = "") -> None:
+        self.target = urlsplit(target)
+        self.osmem = osmem
         self.credentials = credentials
         self.down = False
         proxy = self
@@ -77,17 +84,11 @@ class ClusterProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {
-                    name: self._media_type(value)
-                    if name.lower()
-                    in (
-                        "content-type",
-                        "accept",
-                    )
-                    else value
+                    name: value
                     for name, value in self.headers.items()
                     if name.lower() not in _HOP_BY_HOP
                 }
-                status, reply_headers, data = proxy.send(
+                status, reply_headers, data = proxy.exchange(
                     self, self.command, self.path, body, headers
                 )
                 self.send_response(status)
@@ -97,11 +98,6 @@ class ClusterProxy:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-
-            def _media_type(self, value: str) -> str:
-                if not proxy.rewrite:
-                    return value
-                return _VERSIONED_MEDIA_TYPE.sub(r"application/\1", value)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
@@ -124,6 +120,59 @@ class ClusterProxy:
         login = f"{self.credentials}@" if self.credentials else ""
         return f"http://{login}{host}:{port}"
 
+    def exchange(
+        self,
+        handler: Any,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+    ) -> Reply:
+        """Answer one request, adapted to osmem when asked."""
+        if not self.osmem:
+            return self.send(handler, method, path, body, headers)
+
+        for name, value in headers.items():
+            if name.lower() in ("content-type", "accept"):
+                headers[name] = _VERSIONED_MEDIA_TYPE.sub(r"application/\1", value)
+        request = _score_cursor_search(path, body)
+        if request is None:
+            return self.send(handler, method, path, body, headers)
+        return self._page_after_score(handler, method, path, request, headers)
+
+    def _page_after_score(
+        self,
+        handler: Any,
+        method: str,
+        path: str,
+        request: dict[str, Any],
+        headers: dict[str, str],
+    ) -> Reply:
+        """Run a score-sorted ``search_after`` request the way Elasticsearch does.
+
+        osmem compares a cursor's score with its own, more precise one, so a page
+        that ends among equal scores comes back again and again. Here osmem is asked
+        for the hits from the start instead, and the page is cut after the cursor by
+        comparing (score, id) as osmem prints them, which is what the cursor holds.
+        """
+        cursor = request.pop("search_after")
+        size = int(request.get("size", 10))
+        request.update({"from": 0, "size": _SCORE_PAGE_WINDOW})
+        data = json.dumps(request).encode()
+        status, reply_headers, reply = self.send(handler, method, path, data, headers)
+        if status != 200:
+            return status, reply_headers, reply
+
+        answer = json.loads(reply)
+        after = (-cursor[0], *cursor[1:])
+        hits = [
+            hit
+            for hit in answer["hits"]["hits"]
+            if (-hit["sort"][0], *hit["sort"][1:]) > after
+        ]
+        answer["hits"]["hits"] = hits[:size]
+        return status, reply_headers, json.dumps(answer).encode()
+
     def send(
         self,
         handler: Any,
@@ -131,13 +180,12 @@ class ClusterProxy:
         path: str,
         body: bytes | None,
         headers: dict[str, str],
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    ) -> Reply:
         """Send one request upstream on the handler's own kept-alive connection."""
-        target = urlsplit(self.target)
         for attempt in range(2):
             if handler.upstream is None:
                 handler.upstream = http.client.HTTPConnection(
-                    target.hostname, target.port, timeout=60
+                    self.target.hostname, self.target.port, timeout=60
                 )
             try:
                 handler.upstream.request(method, path, body=body, headers=headers)
@@ -154,6 +202,18 @@ class ClusterProxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def _score_cursor_search(path: str, body: bytes | None) -> dict[str, Any] | None:
+    """The body of a search that pages by ``search_after`` on a descending
+    ``_score`` sort (the engine's relevance order), or ``None`` for any other."""
+    if body is None or not urlsplit(path).path.endswith("/_search"):
+        return None
+    request = json.loads(body)
+    sort = request.get("sort") or [None]
+    if "search_after" not in request or sort[0] != {"_score": "desc"}:
+        return None
+    return dict(request)
 
 
 @dataclass
@@ -225,7 +285,7 @@ class SearchCluster:
             pytest.skip("the gate in front of the cluster speaks plain HTTP only")
         target = first._replace(netloc=first.netloc.rpartition("@")[2]).geturl()
         credentials = first.netloc.rpartition("@")[0]
-        return ClusterProxy(target, rewrite=False, credentials=credentials)
+        return ClusterProxy(target, osmem=False, credentials=credentials)
 
     def close(self) -> None:
         self.admin.close()
@@ -251,7 +311,7 @@ def search_cluster() -> Iterator[SearchCluster]:
     from osmem_server import OsmemServer
 
     server = OsmemServer.start(japanese=False)
-    proxy = ClusterProxy(server.url, rewrite=True)
+    proxy = ClusterProxy(server.url, osmem=True)
     cluster = SearchCluster("osmem", proxy.url, proxy=proxy)
     yield cluster
     cluster.close()

@@ -113,6 +113,11 @@ TEMPLATE_PRIORITY = 200
 #: enough for any real query, few enough to stay far below the clause limit.
 NATIVE_QUERY_CHARS = 100
 
+#: Ends the private alias a rebuild writes its new index through: writing through
+#: an alias with ``require_alias`` fails once the index is gone, where writing to
+#: the index by name would quietly create an empty one from the template.
+LOADING_ALIAS_SUFFIX = "-loading"
+
 #: Index settings that a rebuild changes while it loads and restores at commit.
 _LOADING_SETTINGS = {
     "refresh_interval": "-1",
@@ -298,6 +303,10 @@ class _IndexMissing(SearchUnavailable):
     """The alias names no index (deleted behind our back); preparing again helps."""
 
 
+class _AnalyzerMissing(SearchUnavailable):
+    """The cluster lacks the plugin of ``KEJIAN_SEARCH_ANALYZER``."""
+
+
 class ElasticsearchEngine(SearchEngine):
     """Resource documents in an Elasticsearch cluster, behind the alias *index*.
 
@@ -366,6 +375,9 @@ class ElasticsearchEngine(SearchEngine):
 
         try:
             self._prepare()
+        except _AnalyzerMissing as exc:
+            # A setting to fix: start-up stops (later, the same makes searches 503).
+            raise SearchEngineError(str(exc)) from None
         except SearchUnavailable as exc:
             log.warning(
                 "search cluster not ready at start hosts=%s error=%s", self.address, exc
@@ -386,7 +398,7 @@ class ElasticsearchEngine(SearchEngine):
                 self._install_first_index()
                 self._outdated = False
             elif self._layout_outdated():
-                self._outdated = not self._replace_if_empty(holders)
+                self._outdated = not self._replace_if_empty()
             else:
                 self._outdated = False
             self._ready = True
@@ -428,23 +440,33 @@ class ElasticsearchEngine(SearchEngine):
             return action()
 
     def _check_analyzer(self) -> None:
-        """:raises SearchEngineError: naming the setting when the plugin of the
+        """:raises _AnalyzerMissing: naming the setting when the plugin of the
         chosen analyzer is not installed."""
         variant = ANALYZER_VARIANTS[self.analyzer]
         if not variant["probe"]:
             return
 
         try:
-            with self._vendor_errors("check the Chinese analyzer"):
-                self._client.indices.analyze(**variant["probe"])
-        except SearchUnavailable:
-            raise
-        except SearchEngineError:
-            raise SearchEngineError(
-                f"KEJIAN_SEARCH_ANALYZER={self.analyzer} needs the "
-                f"{variant['plugin']} plugin on every Elasticsearch node; install it "
-                "or set KEJIAN_SEARCH_ANALYZER=cjk"
-            ) from None
+            self._client.indices.analyze(**variant["probe"])
+        except ApiError as exc:
+            if exc.status_code == 400:
+                raise _AnalyzerMissing(
+                    f"KEJIAN_SEARCH_ANALYZER={self.analyzer} needs the "
+                    f"{variant['plugin']} plugin on every Elasticsearch node; install "
+                    "it or set KEJIAN_SEARCH_ANALYZER=cjk"
+                ) from None
+            if exc.status_code in (401, 403):
+                # Credentials limited to our indices may not use the analyze API;
+                # creating an index still fails if the plugin is missing.
+                log.warning(
+                    "analyzer not checked analyzer=%s status=%s",
+                    self.analyzer,
+                    exc.status_code,
+                )
+                return
+            raise self._api_failure("check the Chinese analyzer", exc) from exc
+        except elastic_transport.TransportError as exc:
+            raise self._transport_failure("check the Chinese analyzer", exc) from exc
 
     def _install_template(self) -> None:
         """Install the index template for ``<alias>-*``, where the server and our
@@ -479,19 +501,18 @@ class ElasticsearchEngine(SearchEngine):
         """
         name = self._create_index(loading=False)
         try:
-            with self._vendor_errors("create the search alias"):
-                self._client.indices.update_aliases(
-                    actions=[{"add": {"index": name, "alias": self.alias}}]
-                )
-        except SearchEngineError as exc:
+            self._client.indices.update_aliases(
+                actions=[{"add": {"index": name, "alias": self.alias}}]
+            )
+        except (ApiError, elastic_transport.TransportError) as exc:
             self._delete_indices([name])
-            if isinstance(exc, SearchUnavailable):
-                raise
-            raise SearchEngineError(
-                f"cannot create the search alias {self.alias}: an index of that name "
-                "probably exists; delete it (`kejian reindex` refills the search) or "
-                "set KEJIAN_SEARCH_INDEX to another name"
-            ) from None
+            if _error_type(exc) == "invalid_alias_name_exception":
+                raise SearchEngineError(
+                    f"cannot create the search alias {self.alias}: an index of that "
+                    "name exists; delete it (`kejian reindex` refills the search) or "
+                    "set KEJIAN_SEARCH_INDEX to another name"
+                ) from None
+            raise self._failure("create the search alias", exc) from exc
 
         holders = self._alias_holders()
         if len(holders) > 1 and name != min(holders):
@@ -502,7 +523,7 @@ class ElasticsearchEngine(SearchEngine):
             return
         log.info("search index created alias=%s index=%s", self.alias, name)
 
-    def _replace_if_empty(self, holders: list[str]) -> bool:
+    def _replace_if_empty(self) -> bool:
         """Replace an outdated live index that holds no documents by a current one;
         return whether it was replaced (one with documents waits for a reindex)."""
         with self._vendor_errors("count the search index"):
@@ -543,34 +564,40 @@ class ElasticsearchEngine(SearchEngine):
         return sorted(answer.body)
 
     def _create_index(self, *, loading: bool) -> str:
-        """Create ``<alias>-<timestamp>`` with our settings and mappings; a loading
-        index has no replicas and no refreshes until it goes live."""
+        """Create ``<alias>-<timestamp>`` with our settings and mappings. A loading
+        index has no replicas and no refreshes until it goes live, and is written
+        through its private alias (see :data:`LOADING_ALIAS_SUFFIX`)."""
         settings = copy.deepcopy(self._body["settings"])
         if loading:
             settings["index"].update(_LOADING_SETTINGS)
 
         for attempt in range(3):
             name = f"{self.alias}-{dt.datetime.now(dt.UTC):{_TIMESTAMP_FORMAT}}"
+            aliases: dict[str, Any] = (
+                {f"{name}{LOADING_ALIAS_SUFFIX}": {}} if loading else {}
+            )
             try:
                 self._client.indices.create(
-                    index=name, settings=settings, mappings=self._body["mappings"]
+                    index=name,
+                    settings=settings,
+                    mappings=self._body["mappings"],
+                    aliases=aliases,
                 )
                 return name
-            except ApiError as exc:
+            except (ApiError, elastic_transport.TransportError) as exc:
                 # Two indices created in the same microsecond: take the next one.
                 if (
                     _error_type(exc) == "resource_already_exists_exception"
                     and attempt < 2
                 ):
                     continue
-                raise self._api_failure("create a search index", exc) from exc
-            except elastic_transport.TransportError as exc:
-                raise self._transport_failure("create a search index", exc) from exc
+                raise self._failure("create a search index", exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _switch(self, new: str) -> list[str]:
+    def _switch(self, new: str, *, loaded: bool = False) -> list[str]:
         """Point the alias at *new* alone with one ``POST /_aliases``, which the
-        cluster applies atomically; return the indices it pointed to before.
+        cluster applies atomically; return the indices it pointed to before. A
+        *loaded* index loses its private alias in the same request.
 
         Each ``remove`` must find the alias where we saw it: when another process
         moved it meanwhile, the whole request fails and we look again.
@@ -581,24 +608,22 @@ class ElasticsearchEngine(SearchEngine):
                 {"remove": {"index": name, "alias": self.alias, "must_exist": True}}
                 for name in holders
             ]
+            if loaded:
+                private = f"{new}{LOADING_ALIAS_SUFFIX}"
+                actions.append({"remove": {"index": new, "alias": private}})
             actions.append({"add": {"index": new, "alias": self.alias}})
             try:
                 self._client.indices.update_aliases(actions=actions)
                 return holders
-            except ApiError as exc:
+            except (ApiError, elastic_transport.TransportError) as exc:
                 if (
                     _error_type(exc) == "aliases_not_found_exception"
                     and attempt < SWAP_ATTEMPTS
                 ):
                     continue
                 if _error_type(exc) == "index_not_found_exception":
-                    raise SearchEngineError(
-                        f"the new search index {new} was removed before the switch "
-                        "(by another reindex?); the live index is unchanged"
-                    ) from exc
-                raise self._api_failure("switch the search alias", exc) from exc
-            except elastic_transport.TransportError as exc:
-                raise self._transport_failure("switch the search alias", exc) from exc
+                    raise _removed_meanwhile(new) from exc
+                raise self._failure("switch the search alias", exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _delete_indices(self, names: Iterable[str]) -> None:
@@ -644,10 +669,15 @@ class ElasticsearchEngine(SearchEngine):
         to it; return the indices it replaced."""
         live_settings = self._body["settings"]["index"]
         restored = {key: live_settings.get(key) for key in _LOADING_SETTINGS}
-        with self._vendor_errors("finish the new search index"):
-            self._client.indices.put_settings(index=name, settings={"index": restored})
-            self._client.indices.refresh(index=name)
-        replaced = self._switch(name)
+        try:
+            with self._vendor_errors("finish the new search index"):
+                self._client.indices.put_settings(
+                    index=name, settings={"index": restored}
+                )
+                self._client.indices.refresh(index=name)
+        except _IndexMissing:
+            raise _removed_meanwhile(name) from None
+        replaced = self._switch(name, loaded=True)
         with self._lock:
             self._ready = True
             self._outdated = False
@@ -677,16 +707,15 @@ class ElasticsearchEngine(SearchEngine):
 
     def _write(self, actions: list[dict[str, Any]]) -> None:
         """Bulk-apply *actions* through the alias and refresh, so that they are
-        searchable when this returns. ``require_alias`` keeps a missing alias from
-        being auto-created as a plain index."""
-        self._bulk(self.alias, actions, require_alias=True)
+        searchable when this returns."""
+        self._bulk(self.alias, actions)
         with self._vendor_errors("refresh the search index"):
             self._client.indices.refresh(index=self.alias)
 
-    def _bulk(
-        self, target: str, actions: list[dict[str, Any]], *, require_alias: bool
-    ) -> None:
-        """Send *actions* to the index *target* in bulk requests of bounded size.
+    def _bulk(self, target: str, actions: list[dict[str, Any]]) -> None:
+        """Send *actions* through the alias *target* in bulk requests of bounded
+        size. ``require_alias`` makes a missing alias fail the items rather than
+        let the cluster create a plain index of that name.
 
         :raises SearchUnavailable: when the cluster cannot take them now.
         :raises SearchEngineError: when it refuses documents.
@@ -707,7 +736,7 @@ class ElasticsearchEngine(SearchEngine):
                 max_retries=2,
                 initial_backoff=0.5,
                 max_backoff=2,
-                require_alias=require_alias,
+                require_alias=True,
             ):
                 result = next(iter(item.values()))
                 # Deleting an id that is not there is fine.
@@ -883,12 +912,19 @@ class ElasticsearchEngine(SearchEngine):
         *refused*; one it cannot serve now raises :class:`SearchUnavailable`."""
         try:
             yield
-        except SearchEngineError:
-            raise
-        except ApiError as exc:
-            raise self._api_failure(action, exc, refused) from exc
-        except elastic_transport.TransportError as exc:
-            raise self._transport_failure(action, exc) from exc
+        except (ApiError, elastic_transport.TransportError) as exc:
+            raise self._failure(action, exc, refused) from exc
+
+    def _failure(
+        self,
+        action: str,
+        exc: ApiError | elastic_transport.TransportError,
+        refused: type[SearchEngineError] = SearchEngineError,
+    ) -> SearchEngineError:
+        """Our error for a failed request (see :meth:`_vendor_errors`)."""
+        if isinstance(exc, ApiError):
+            return self._api_failure(action, exc, refused)
+        return self._transport_failure(action, exc)
 
     def _api_failure(
         self,
@@ -967,7 +1003,11 @@ class ElasticsearchRebuild(Rebuild):
         self._building()
         actions, written = _index_actions(documents)
         if actions:
-            self.engine._bulk(self.index_name, actions, require_alias=False)
+            target = f"{self.index_name}{LOADING_ALIAS_SUFFIX}"
+            try:
+                self.engine._bulk(target, actions)
+            except _IndexMissing:
+                raise _removed_meanwhile(self.index_name) from None
         self._documents += written
         return written
 
@@ -1296,9 +1336,17 @@ def _date_text(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _error_type(exc: ApiError) -> str:
-    """The ``error.type`` of an error response, e.g. ``index_not_found_exception``."""
-    body = exc.body
+def _removed_meanwhile(name: str) -> SearchEngineError:
+    return SearchEngineError(
+        f"the new search index {name} was removed while it loaded (by another "
+        "reindex?); the live index is unchanged"
+    )
+
+
+def _error_type(exc: Exception) -> str:
+    """The ``error.type`` of an error response, e.g. ``index_not_found_exception``;
+    ``unknown`` for anything else (a connection error has no response)."""
+    body = getattr(exc, "body", None)
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return str(body["error"].get("type", "unknown"))
     return "unknown"

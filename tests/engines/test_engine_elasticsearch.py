@@ -291,7 +291,7 @@ def test_a_failed_switch_leaves_the_alias_and_deletes_the_new_index(
     engine.index([make_doc("old", title="旧课件")])
     before = search_cluster.holders(alias)
 
-    def refused(new: str) -> list[str]:
+    def refused(new: str, *, loaded: bool = False) -> list[str]:
         raise SearchUnavailable("the cluster went away during the switch")
 
     rebuild = engine.rebuild()
@@ -304,6 +304,29 @@ def test_a_failed_switch_leaves_the_alias_and_deletes_the_new_index(
     assert search_cluster.holders(alias) == before
     with pytest.raises(SearchEngineError, match="aborted"):
         rebuild.commit()
+
+
+def test_a_rebuild_whose_index_is_removed_fails_instead_of_starting_over(
+    search_cluster: SearchCluster,
+    engine: ElasticsearchEngine,
+    alias: str,
+    make_doc: MakeDoc,
+) -> None:
+    engine.index([make_doc("old", title="旧课件")])
+    before = search_cluster.holders(alias)
+    rebuild = engine.rebuild()
+    rebuild.index([make_doc("new-1")])
+
+    # Another reindex's clean-up takes the index: later batches must not land in
+    # an index the cluster creates anew from the template.
+    search_cluster.admin.indices.delete(index=rebuild.index_name)
+    with pytest.raises(SearchEngineError, match="removed while it loaded"):
+        rebuild.index([make_doc("new-2")])
+    with pytest.raises(SearchEngineError, match="removed while it loaded"):
+        rebuild.commit()
+
+    assert list(search_cluster.indices(alias)) == before
+    assert found(engine, "课件") == ["old"]
 
 
 def test_a_switch_cleans_up_what_killed_rebuilds_left(

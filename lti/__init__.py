@@ -1,6 +1,61 @@
-"""LTI 1.3 tool support (Deep Linking and resource launches) through pylti1p3.
+"""Kejian as an LTI 1.3 tool: Deep Linking, resource launches, Dynamic Registration.
 
-Empty until the LMS-integration issue: the seams it plugs into are the resource service
-in :mod:`repo_app.services` (search and read as a principal) and the blueprint registry
-in :func:`repo_app.create_app`.
+Built on **pylti1p3next 2.0.2**, the maintained fork of pylti1p3, pinned exactly in
+``pyproject.toml``. It installs the same ``pylti1p3`` package as upstream 2.0.0, whose
+last release was in 2022 and which therefore lacks what today's platforms need and this
+fork has: the Dynamic Registration flow (Moodle 4.1+ registers tools that way),
+``Partitioned`` cookies (the only third-party cookies Chrome and Safari keep in an
+LMS iframe), typed PyJWT options, and distinct exception classes (key, nonce, message)
+that :mod:`lti.errors` turns into readable refusals. Both versions leave the same gaps
+(no clock-skew leeway, no audience check, nonces that can be reused, no key-set
+refetch, state in the framework session); :mod:`lti.tool` fills them by subclassing.
+The fork's Flask cookie-check page renders ``cookies_allowed_js_check.html``, which
+this package provides.
+
+:func:`init_lti` attaches the tool to the application: settings (:mod:`lti.settings`),
+``ProxyFix`` for a configured number of proxies, the ``/lti`` blueprint, the tables
+(:mod:`lti.models`, so that Alembic sees them) and the ``kejian lti`` commands.
 """
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+__all__ = ["init_lti"]
+
+
+def init_lti(app: Flask) -> None:
+    """Attach the LTI tool to *app*.
+
+    Reads ``KEJIAN_LTI_*`` settings from the environment, or from Flask configuration
+    keys of the same names, which win.
+
+    :raises config.settings.SettingsError: for a setting that cannot be used.
+    """
+    from lti import models  # noqa: F401  (registers the tables)
+    from lti.cli import lti_group
+    from lti.settings import load_lti_settings
+    from lti.views import after_lti_request, before_lti_request, bp
+
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in app.config.items() if k.startswith("KEJIAN_LTI_")},
+    }
+    settings = load_lti_settings(env)
+    app.extensions["kejian.lti"] = settings
+    if settings.trusted_proxies:
+        # Behind a TLS proxy the app sees plain http: without this, cookies would
+        # lose Secure and SameSite=None and the launch URL would say http.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
+        )
+    app.register_blueprint(bp)
+    # App-level, so that they run before the web pages' request hooks and after
+    # their page headers (see lti.views.before_lti_request).
+    app.before_request(before_lti_request)
+    app.after_request(after_lti_request)
+    app.cli.add_command(lti_group)

@@ -63,6 +63,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     register_error_handlers(app)
     _init_request_hooks(app)
 
+    from lti import init_lti
+
+    # Before the web pages: LTI's request hooks must run ahead of theirs.
+    init_lti(app)
+
     from repo_app.web import init_web
 
     init_web(app)
@@ -155,5 +160,8 @@ def _init_request_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        # Pages that state their own frame-ancestors (LTI pages, shown inside an LMS)
+        # keep that policy; the rest of the site may not be framed by others.
+        if "frame-ancestors" not in response.headers.get("Content-Security-Policy", ""):
+            response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         return response

@@ -1,0 +1,170 @@
+"""Why an LTI request was refused, and what the platform's administrator should check.
+
+Every refusal is a :class:`LtiProblem`: a :class:`~repo_app.errors.KejianError` with a
+``hint`` for the administrator and the registration it concerns.
+:func:`problem_response` logs it with both and answers with a page that fits an LMS
+frame, or with Kejian's JSON error when the client asks for JSON. The pylti1p3
+exceptions are translated at the boundary by :func:`from_library`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, current_app, g, jsonify, render_template
+from pylti1p3.exception import (
+    LtiException,
+    LtiInvalidNonceException,
+    LtiKeyException,
+    OIDCException,
+)
+
+from repo_app.errors import KejianError, wants_json
+
+log = logging.getLogger("kejian.lti")
+
+
+class LtiProblem(KejianError):
+    """An LTI request Kejian refuses; nothing was changed."""
+
+    status = 400
+    code = "lti_bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        registration: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.hint = hint
+        self.registration = registration
+
+
+class LtiForbidden(LtiProblem):
+    status = 403
+    code = "lti_forbidden"
+
+
+class LtiNotFound(LtiProblem):
+    status = 404
+    code = "lti_not_found"
+
+
+class LtiTooLarge(LtiProblem):
+    status = 413
+    code = "lti_too_large"
+
+
+class UnknownRegistration(LtiProblem):
+    status = 400
+    code = "lti_unknown_registration"
+
+
+class AmbiguousRegistration(LtiProblem):
+    status = 400
+    code = "lti_ambiguous_registration"
+
+
+class RegistrationNotActive(LtiForbidden):
+    code = "lti_registration_not_active"
+
+
+class UnknownDeployment(LtiForbidden):
+    code = "lti_unknown_deployment"
+
+
+class InvalidToken(LtiForbidden):
+    """The id_token is malformed, unsigned, expired, misaddressed or replayed."""
+
+    code = "lti_invalid_token"
+
+
+class KeySetProblem(LtiForbidden):
+    code = "lti_key_set"
+
+
+class StateMissing(LtiProblem):
+    """The launch came without the tool's cookie: "continue in a new window"."""
+
+    status = 400
+    code = "lti_cookie_missing"
+
+    def __init__(
+        self, message: str, *, continue_url: str | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.continue_url = continue_url
+
+
+def from_library(exc: Exception, registration: str | None = None) -> LtiProblem:
+    """Translate a pylti1p3 exception into a problem with a hint."""
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, LtiInvalidNonceException):
+        return InvalidToken(
+            f"The launch's nonce is not one Kejian issued: {text}",
+            hint="Launch again from the course; a reused or forged id_token is "
+            "refused.",
+            registration=registration,
+        )
+    if isinstance(exc, LtiKeyException):
+        return KeySetProblem(
+            f"The id_token's signature cannot be checked: {text}",
+            hint="Check the registration's key-set URL and that the platform signs "
+            "with a "
+            "key listed there.",
+            registration=registration,
+        )
+    if isinstance(exc, OIDCException):
+        return LtiProblem(
+            f"The login request cannot be used: {text}",
+            hint="The platform must send iss, login_hint and target_link_uri.",
+            registration=registration,
+        )
+    if isinstance(exc, LtiException):
+        return InvalidToken(
+            f"The launch message is not valid: {text}",
+            hint="Check the LTI claims the platform sends (version 1.3.0, roles, sub, "
+            "resource link or deep-linking settings).",
+            registration=registration,
+        )
+    return LtiProblem(text, registration=registration)
+
+
+def problem_response(problem: LtiProblem) -> tuple[Response | str, int]:
+    """Log *problem* with its registration and reason, and answer it."""
+    log.warning(
+        "LTI request refused: code=%s registration=%s reason=%s",
+        problem.code,
+        problem.registration or "-",
+        problem.message,
+    )
+    if wants_json():
+        body: dict[str, Any] = {
+            "code": problem.code,
+            "message": problem.message,
+            "details": {
+                **problem.details,
+                "hint": problem.hint,
+                "registration": problem.registration,
+            },
+        }
+        if g.get("request_id"):
+            body["request_id"] = g.request_id
+        return jsonify(error=body), problem.status
+    template = (
+        "lti/cookie.html" if isinstance(problem, StateMissing) else "lti/error.html"
+    )
+    return (
+        render_template(
+            template,
+            problem=problem,
+            continue_url=getattr(problem, "continue_url", None),
+            request_id=g.get("request_id", ""),
+            debug=current_app.debug,
+        ),
+        problem.status,
+    )

@@ -1,0 +1,424 @@
+"""The ``/lti`` endpoints: login, launch, key set, picker, deep-linking return,
+resource view and its files.
+
+Views are thin: the library subclasses in :mod:`lti.tool` validate, :mod:`lti.services`
+records, templates in ``lti/templates/lti`` render pages that fit an LMS iframe.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from pylti1p3.contrib.flask import FlaskRequest
+from pylti1p3.deep_link import DeepLink
+from pylti1p3.exception import LtiException, OIDCException
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from lti import services
+from lti.errors import (
+    LtiForbidden,
+    LtiProblem,
+    LtiTooLarge,
+    StateMissing,
+    from_library,
+    problem_response,
+)
+from lti.keys import active_key, published_keys
+from lti.models import Launch
+from lti.roles import CourseRole, course_role
+from lti.settings import LtiSettings
+from lti.tool import (
+    COOKIE_NAME,
+    DbToolConf,
+    ServerSideStorage,
+    ToolCookies,
+    ToolLaunch,
+    ToolLogin,
+    ToolRegistration,
+    ToolSessions,
+    check_active,
+    purge_expired,
+    session_hash,
+    state_params_anywhere,
+)
+from repo_app.errors import BadRequest
+from repo_app.extensions import db
+from repo_app.models import Resource
+from repo_app.security import Principal
+
+log = logging.getLogger("kejian.lti")
+
+bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
+
+RESOURCE_LINK = "LtiResourceLinkRequest"
+DEEP_LINKING = "LtiDeepLinkingRequest"
+#: Results per picker page: enough to choose from inside a course editor's frame.
+PICKER_PAGE = 10
+
+
+def lti_settings() -> LtiSettings:
+    return current_app.extensions["kejian.lti"]  # type: ignore[no-any-return]
+
+
+def launch_urls() -> list[str]:
+    """The registered launch URLs: one for every message type (we route on the type)."""
+    return [url_for("lti.launch", _external=True)]
+
+
+def before_lti_request() -> Response | None:
+    """Limits and framing for every ``/lti`` request; POSTs are dispatched from here.
+
+    Registered on the app by :func:`lti.init_lti` before the web pages' hooks. Platforms
+    post to these endpoints cross-site and cannot carry the site's CSRF token; state,
+    nonce, signatures and launch tokens protect them instead. The site-wide CSRF check
+    (:mod:`repo_app.web`) is a later hook, so an LTI POST is answered here, before it.
+    """
+    if request.blueprint != bp.name:
+        return None
+    # An id_token is a few kilobytes; refuse big bodies before parsing them.
+    limit = lti_settings().max_form_bytes
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+    # These pages live inside LMS iframes (repo_app.web.headers reads this).
+    g.frame_ancestors = lti_settings().frame_ancestors
+    if request.method == "POST" and request.endpoint in current_app.view_functions:
+        return current_app.make_response(current_app.dispatch_request())
+    return None
+
+
+def after_lti_request(response: Response) -> Response:
+    """Headers of ``/lti`` responses, set after the site's own page headers."""
+    if request.blueprint != bp.name:
+        return response
+    ancestors = f"frame-ancestors {lti_settings().frame_ancestors}"
+    csp = response.headers.get("Content-Security-Policy", "")
+    if "frame-ancestors" not in csp:
+        response.headers["Content-Security-Policy"] = (
+            f"{csp}; {ancestors}" if csp else ancestors
+        )
+    form_action = g.get("lti_form_action")
+    if form_action and "form-action 'self'" in csp:
+        # The deep-linking response is a form posted to the platform.
+        response.headers["Content-Security-Policy"] = csp.replace(
+            "form-action 'self'", f"form-action 'self' {form_action}"
+        )
+    response.headers.pop("X-Frame-Options", None)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.errorhandler(LtiProblem)
+def _problem(problem: LtiProblem):  # type: ignore[no-untyped-def]
+    db.session.rollback()
+    return problem_response(problem)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
+    db.session.rollback()
+    return problem_response(
+        LtiTooLarge(
+            "The form is larger than an LTI message can be "
+            f"({lti_settings().max_form_bytes} "
+            "bytes).",
+            hint="Check the platform sends only the id_token and state.",
+        )
+    )
+
+
+def _tool_parts() -> tuple[
+    FlaskRequest, DbToolConf, ServerSideStorage, ToolCookies, ToolSessions
+]:
+    params = request.form if request.method == "POST" else request.args
+    lib_request = FlaskRequest(
+        request_data=params.to_dict(), request_is_secure=request.is_secure
+    )
+    storage = ServerSideStorage()
+    cookies = ToolCookies(lib_request)
+    sessions = ToolSessions(lib_request, storage)
+    conf = DbToolConf(active_key(current_app.config["SECRET_KEY"]))
+    return lib_request, conf, storage, cookies, sessions
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response:
+    """OIDC login initiation: answered by a plain top-level 302 to the platform.
+
+    A GET redirect (not an auto-submitted form) keeps working when the platform's own
+    session cookie is ``SameSite=Lax`` (Moodle).
+    """
+    lib_request, conf, storage, cookies, sessions = _tool_parts()
+    purge_expired()
+    oidc = ToolLogin(
+        lib_request,
+        conf,
+        sessions=sessions,
+        cookies=cookies,
+        storage=storage,
+        launch_urls=launch_urls(),
+    )
+    oidc.set_launch_data_lifetime(600)
+    try:
+        response = oidc.redirect(launch_urls()[0])
+    except (OIDCException, LtiException) as exc:
+        raise from_library(exc) from None
+    db.session.commit()
+    return response  # type: ignore[no-any-return]
+
+
+@bp.route("/launch", methods=["POST"])
+def launch() -> Response:
+    """Every LTI message arrives here and is routed on its ``message_type``."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    if not cookie:
+        raise _state_missing()
+    lib_request, conf, storage, cookies, sessions = _tool_parts()
+    message = ToolLaunch(
+        lib_request,
+        conf,
+        sessions=sessions,
+        cookies=cookies,
+        storage=storage,
+        settings=lti_settings(),
+        launch_urls=launch_urls(),
+    )
+    message.validate()
+    claims = message.claims
+    row = message.registration().row
+    message_type = claims.get(services.CLAIM + "message_type")
+    role = course_role(claims.get(services.CLAIM + "roles") or [])
+    deployment = services.deployment_row(row, claims)
+    user = services.record_user(row, claims)
+    db.session.flush()
+
+    if message_type == DEEP_LINKING:
+        if role is not CourseRole.INSTRUCTOR:
+            raise LtiForbidden(
+                "Only instructors can add Kejian resources to a course.",
+                hint="The platform sent no instructor, teaching assistant or content "
+                "developer role for this course.",
+                registration=row.label,
+            )
+        record = services.record_launch(
+            row, deployment, user, claims, role, session_hash(cookie)
+        )
+        target = url_for("lti.picker", token=record.token)
+    elif message_type == RESOURCE_LINK:
+        placement = services.place_for_launch(row, deployment, claims, role, user)
+        db.session.flush()
+        assert row.org is not None
+        services.readable(services.org_principal(row.org), placement.resource_id, row)
+        record = services.record_launch(
+            row, deployment, user, claims, role, session_hash(cookie), placement
+        )
+        target = url_for("lti.view", token=record.token)
+    else:
+        raise LtiProblem(
+            f"Kejian does not handle {message_type} messages.",
+            hint="Send resource-link or deep-linking launches only.",
+            registration=row.label,
+        )
+    db.session.commit()
+    log.info(
+        "LTI launch: registration=%s type=%s role=%s resource=%s",
+        row.label,
+        message_type,
+        role.value,
+        record.resource_id,
+    )
+    # A redirect, so that reloading the page never posts the id_token again.
+    return redirect(target, code=303)
+
+
+def _state_missing() -> StateMissing:
+    """The launch came without the tool's cookie (third-party cookies blocked)."""
+    state = request.form.get("state", "")[:200]
+    login = (state_params_anywhere(state) or {}).get("login") if state else None
+    continue_url = None
+    if isinstance(login, dict) and login.get("iss"):
+        continue_url = url_for("lti.login", **login, lti1p3_new_window="1")
+    return StateMissing(
+        "Your browser did not send Kejian's cookie back inside the course page, so the "
+        "launch cannot be checked.",
+        hint="Continue in a new window, or allow cookies for this site. Behind a TLS "
+        "proxy, set KEJIAN_LTI_TRUSTED_PROXIES so that the cookie is made Secure; "
+        "SameSite=None.",
+        continue_url=continue_url,
+    )
+
+
+@bp.get("/jwks")
+def jwks() -> Response:
+    """The tool's public keys: exactly ``{"keys": [...]}``."""
+    active_key(current_app.config["SECRET_KEY"])  # made on first use
+    response = jsonify({"keys": published_keys()})
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def _cookie_hash() -> str | None:
+    cookie = request.cookies.get(COOKIE_NAME)
+    return session_hash(cookie) if cookie else None
+
+
+def _deep_link_launch(token: str) -> Launch:
+    launch = services.launch_for(token, _cookie_hash())
+    if launch.message_type != DEEP_LINKING or launch.deep_linking is None:
+        raise LtiForbidden("This launch is not a Deep Linking request.")
+    if launch.responded_at is not None:
+        raise LtiForbidden(
+            "The resources of this launch were sent to the course already.",
+            hint="Open Kejian again from the course editor to add more.",
+        )
+    check_active(launch.registration)
+    return launch
+
+
+@bp.get("/picker/<token>")
+def picker(token: str) -> str:
+    """Search and choose resources: a server-rendered page for the course editor."""
+    from repo_app.services import search as search_service
+
+    launch = _deep_link_launch(token)
+    reg = launch.registration
+    assert reg.org is not None
+    q = request.args.get("q", "")[:200]
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 50))
+    except ValueError:
+        page = 1
+    try:
+        result = search_service.search(
+            services.org_principal(reg.org),
+            text=q,
+            filters={},
+            facets=[],
+            sort="relevance" if q else "newest",
+            page=page,
+            per_page=PICKER_PAGE,
+        )
+    except BadRequest as exc:
+        raise LtiProblem(exc.message) from None
+    settings = launch.deep_linking or {}
+    return render_template(
+        "lti/picker.html",
+        token=token,
+        q=q,
+        page=page,
+        result=result,
+        pages=(result["total"] + PICKER_PAGE - 1) // PICKER_PAGE,
+        multiple=settings.get("accept_multiple") in (True, "true", None),
+        title=settings.get("title") or "",
+        org=reg.org,
+    )
+
+
+class ToolDeepLink(DeepLink):
+    """The library's response builder, without a ``data`` claim the request lacked."""
+
+    def get_message_jwt(self, resources):  # type: ignore[no-untyped-def]
+        message = super().get_message_jwt(resources)
+        if message.get("https://purl.imsglobal.org/spec/lti-dl/claim/data") is None:
+            message.pop("https://purl.imsglobal.org/spec/lti-dl/claim/data", None)
+        return message
+
+
+@bp.post("/picker/<token>")
+def deep_link_return(token: str) -> str:
+    """Sign the chosen items and post them back to the platform (once per launch)."""
+    launch = _deep_link_launch(token)
+    reg = launch.registration
+    assert reg.org is not None
+    raw_ids = request.form.getlist("resource")
+    if not raw_ids:
+        raise LtiProblem("Choose at least one resource.")
+    if len(raw_ids) > 50:
+        raise LtiProblem("Choose at most 50 resources at a time.")
+    try:
+        ids = list(dict.fromkeys(int(v) for v in raw_ids))
+    except ValueError:
+        raise LtiProblem("The chosen resources are not resource ids.") from None
+    principal = services.org_principal(reg.org)
+    # Checked again here: the form may be replayed or edited after the page was shown.
+    chosen = [services.readable(principal, rid, reg) for rid in ids]
+    settings = launch.deep_linking or {}
+    return_url = settings.get("deep_link_return_url")
+    if not isinstance(return_url, str) or not return_url.startswith(
+        ("https://", "http://")
+    ):
+        raise LtiProblem(
+            "The Deep Linking request named no return URL.", registration=reg.label
+        )
+
+    items = services.build_items(chosen, settings, launch_urls()[0], _public_file_url)
+    registration = ToolRegistration(reg, active_key(current_app.config["SECRET_KEY"]))
+    deep_link = ToolDeepLink(registration, launch.deployment.deployment_id, settings)  # type: ignore[arg-type]
+    token_jwt = deep_link.get_response_jwt(items)
+    services.offer(reg, launch, chosen, launch.user_pk)
+    launch.responded_at = datetime.now(UTC)
+    db.session.commit()
+    log.info("LTI deep-linking response: registration=%s items=%s", reg.label, ids)
+    parts = urlsplit(return_url)
+    g.lti_form_action = f"{parts.scheme}://{parts.netloc}"
+    return render_template("lti/autopost.html", action=return_url, jwt=token_jwt)
+
+
+def _public_file_url(resource: Resource, vf: Any) -> str:
+    return url_for(
+        "files.content", resource_id=resource.id, file_id=vf.id, _external=True
+    )
+
+
+def _resource_launch(token: str) -> tuple[Launch, Principal]:
+    """The resource launch of *token* and the principal that reads for it.
+
+    :raises LtiForbidden: for a launch that is not this browser's, or opened nothing.
+    """
+    launch = services.launch_for(token, _cookie_hash())
+    reg = launch.registration
+    check_active(reg)
+    if launch.resource_id is None or reg.org is None:
+        raise LtiForbidden("This launch opened no resource.")
+    return launch, services.org_principal(reg.org)
+
+
+@bp.get("/view/<token>")
+def view(token: str) -> str:
+    """The launched resource: preview by kind, outline of packages, download button."""
+    launch, principal = _resource_launch(token)
+    assert launch.resource_id is not None
+    resource = services.readable(principal, launch.resource_id, launch.registration)
+    return render_template(
+        "lti/resource.html", resource=resource, token=token, files=resource.files
+    )
+
+
+@bp.route("/view/<token>/files/<int:file_id>", methods=["GET", "HEAD"])
+def file_content(token: str, file_id: int) -> Response:
+    """A file of the launched resource, through the API's download (Range, ETag)."""
+    from repo_app.api import files as files_api
+
+    launch, principal = _resource_launch(token)
+    # The API's endpoint reads the request's principal: the organisation's. Only the
+    # launched resource's files are reachable, whatever file id is asked for.
+    g.principal = principal
+    response = files_api.content(launch.resource_id, file_id)
+    if response.headers.get("Content-Type") == "application/pdf":
+        # Browsers do not show a PDF in a sandboxed document; a PDF runs no script
+        # with our origin, and it is framed by our own page only.
+        response.headers["Content-Security-Policy"] = "default-src 'none'"
+    return response

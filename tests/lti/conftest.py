@@ -1,0 +1,232 @@
+"""LTI fixtures: Kejian served over HTTP, a platform beside it, a browser, resources.
+
+``kejian`` serves the app of the shared ``app`` fixture (so every test runs on SQLite
+and PostgreSQL) on 127.0.0.1; :class:`Browser` is a requests session that follows
+redirects and submits the auto-posting forms that LTI flows are made of.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import lxml.html
+import pytest
+import requests
+
+from tests.lti.platform import (
+    INSTRUCTOR,
+    LEARNER,
+    LiveServer,
+    Platform,
+    Scenario,
+    deep_linking,
+    running_platform,
+)
+
+
+class Browser:
+    """A person's browser: cookies, redirects, and forms submitted as pages ask."""
+
+    def __init__(self) -> None:
+        self.session = requests.Session()
+        self.last: requests.Response | None = None
+
+    def get(self, url: str, **kw: Any) -> requests.Response:
+        self.last = self.session.get(url, timeout=30, **kw)
+        return self.last
+
+    def form(
+        self, response: requests.Response | None = None, form_id: str | None = None
+    ) -> tuple[str, str, dict[str, Any]]:
+        """(method, absolute action, fields) of the page's form."""
+        response = response or self.last
+        assert response is not None
+        doc = lxml.html.fromstring(response.text, base_url=response.url)
+        forms = doc.forms if form_id is None else [doc.get_element_by_id(form_id)]
+        assert forms, f"no form on {response.url}: {response.text[:300]}"
+        form = forms[-1] if form_id is None else forms[0]
+        fields = {
+            i.name: i.value
+            for i in form.inputs
+            if i.name and getattr(i, "type", "") not in ("checkbox", "radio", "submit")
+        }
+        return form.method.upper(), form.action or response.url, fields
+
+    def submit(
+        self,
+        response: requests.Response | None = None,
+        *,
+        form_id: str | None = None,
+        extra: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        method, action, fields = self.form(response, form_id)
+        data: Any = list(fields.items()) + list(extra or [])
+        if method == "GET":
+            self.last = self.session.get(
+                action, params=data, timeout=30, headers=headers
+            )
+        else:
+            self.last = self.session.post(
+                action, data=data, timeout=30, headers=headers
+            )
+        return self.last
+
+
+@pytest.fixture
+def kejian(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The base URL of Kejian, served from the test's app."""
+    server = LiveServer(app)
+    yield server.url
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_sets() -> Iterator[None]:
+    from lti.tool import key_sets
+
+    key_sets.clear()
+    yield
+    key_sets.clear()
+
+
+@pytest.fixture
+def platform(kejian: str) -> Iterator[Platform]:
+    with running_platform() as p:
+        p.tool_url = kejian
+        yield p
+
+
+@pytest.fixture
+def browser() -> Browser:
+    return Browser()
+
+
+def cli(app: Any, *args: str) -> Any:
+    result = app.test_cli_runner().invoke(args=list(args))
+    return result
+
+
+def register(app: Any, platform: Platform, org: str = "s1", *extra: str) -> Any:
+    """Register *platform* by hand, as an administrator would."""
+    result = cli(
+        app,
+        "lti",
+        "register",
+        "--issuer",
+        platform.issuer,
+        "--client-id",
+        platform.client_id,
+        "--login-url",
+        platform.login_url,
+        "--key-set-url",
+        platform.jwks_url,
+        "--deployment",
+        platform.deployment_id,
+        "--org",
+        org,
+        *extra,
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@dataclass
+class Pool:
+    """Resources of the test city, by who may see them."""
+
+    s1_school: int  # only s1 (and its admins) may see it
+    s2_school: int  # only s2
+    city: int  # every organisation in the city
+    public: int  # everyone; has an image, so it gets a thumbnail
+
+    def title(self, rid: int) -> str:
+        return {
+            self.s1_school: "一中校本练习",
+            self.s2_school: "二中校本试卷",
+            self.city: "全市共享课件",
+            self.public: "公开图片资源",
+        }[rid]
+
+
+# A 1x1 PNG: enough for the sniffer to call it an image.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63f8cfc0f01f0005000201a5f5b3e60000000049454e44ae426082"
+)
+
+
+@pytest.fixture
+def pool(api) -> Pool:  # type: ignore[no-untyped-def]
+    def make(owner: str, title: str, visibility: str, name: str, data: bytes) -> int:
+        rid = api.create(
+            "cityadmin",
+            title=title,
+            owner_org=owner,
+            description=f"{title}：说明",
+            subject="math",
+        )["id"]
+        resp = api.upload("cityadmin", rid, name, data)
+        assert resp.status_code == 201, resp.get_json()
+        assert api.publish("cityadmin", rid, visibility).status_code == 200
+        return int(rid)
+
+    return Pool(
+        s1_school=make(
+            "s1", "一中校本练习", "school", "lianxi.txt", "一元二次方程练习".encode()
+        ),
+        s2_school=make(
+            "s2", "二中校本试卷", "school", "shijuan.txt", "二中期中试卷".encode()
+        ),
+        city=make(
+            "s2", "全市共享课件", "city", "kejian.txt", "全市共享的课件内容".encode()
+        ),
+        public=make("s3", "公开图片资源", "public", "tu.png", PNG),
+    )
+
+
+def resource_id_shown(response: requests.Response) -> int:
+    """The resource a launch page shows."""
+    doc = lxml.html.fromstring(response.text)
+    found = doc.get_element_by_id("resource-title")
+    return int(found.get("data-resource-id"))
+
+
+def error_of(response: requests.Response) -> str:
+    """The message of a refusal page (or JSON error)."""
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        return str(json.loads(response.text)["error"]["message"])
+    doc = lxml.html.fromstring(response.text)
+    return str(doc.get_element_by_id("message").text_content())
+
+
+def launch(
+    browser: Browser, platform: Platform, scenario: Scenario
+) -> requests.Response:
+    """Open a link in the platform: login, authentication, launch, the tool's page."""
+    page = browser.get(platform.start_url(scenario))
+    assert page.status_code == 200, page.text[:500]
+    return browser.submit(page)
+
+
+def deep_link(
+    browser: Browser,
+    platform: Platform,
+    picks: list[int],
+    scenario: Scenario | None = None,
+) -> requests.Response:
+    """An instructor opens Kejian from the course editor and picks *picks*."""
+    scenario = scenario or deep_linking()
+    picker = launch(browser, platform, scenario)
+    assert picker.status_code == 200, picker.text[:500]
+    returned = browser.submit(
+        picker, form_id="choose", extra=[("resource", str(r)) for r in picks]
+    )
+    assert returned.status_code == 200, returned.text[:500]
+    return browser.submit(returned)
+
+
+__all__ = ["INSTRUCTOR", "LEARNER", "Scenario"]

@@ -13,9 +13,11 @@ machine, because absolute numbers say little about another machine.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from flask import Flask
 
 #: Console scripts of the virtual environment the benchmark runs in.
@@ -170,6 +175,30 @@ def seed_city(app: Flask, districts: int = 1, schools_per_district: int = 1) -> 
         )
 
 
+def _folder(value: str) -> Path:
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder at {path}")
+    return path
+
+
+def add_corpus_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--corpus``: *what* the folder is for, by default ``../shared/corpus``."""
+    parser.add_argument(
+        "--corpus",
+        type=_folder,
+        default=str(REPO.parent / "shared" / "corpus"),
+        help=f"{what} (default ../shared/corpus)",
+    )
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workdir``, ``--keep`` and ``--json-out``, which every benchmark takes."""
+    parser.add_argument("--workdir", type=Path, help="work here (kept) instead of /tmp")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--json-out", type=Path, help="write the key figures here")
+
+
 @contextlib.contextmanager
 def workdir(given: Path | None, prefix: str, keep: bool) -> Iterator[Path]:
     """A working directory: *given* (kept) or a new temporary one, removed at the
@@ -187,6 +216,111 @@ def workdir(given: Path | None, prefix: str, keep: bool) -> Iterator[Path]:
             print(f"kept {path}")
         else:
             shutil.rmtree(path, ignore_errors=True)
+
+
+# -- an Elasticsearch cluster -------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    """An Elasticsearch cluster to measure, and the alias the benchmark may use."""
+
+    #: ``elasticsearch`` (a cluster given by URL) or ``osmem`` (osmem-server).
+    kind: str
+    url: str
+    #: ``KEJIAN_SEARCH_INDEX`` for the benchmark: indices named after it are removed
+    #: at the end.
+    alias: str
+    #: Why the cluster cannot be measured (the engine is missing), else ``None``.
+    problem: str | None = None
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--es-url URL`` and ``--osmem``, the choices of
+    :func:`elasticsearch_cluster`."""
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--es-url",
+        help="measure Elasticsearch at this URL (http(s)://[user:password@]host:port); "
+        "use a test cluster: the benchmark creates, then deletes, indices named "
+        "kejian-bench-*",
+    )
+    choice.add_argument(
+        "--osmem",
+        action="store_true",
+        help="measure Elasticsearch on osmem-server (from PyPI), started here",
+    )
+
+
+@contextlib.contextmanager
+def elasticsearch_cluster(url: str | None, osmem: bool) -> Iterator[Cluster | None]:
+    """The cluster a benchmark asked for: *url*, or osmem-server started here when
+    *osmem*; ``None`` when it asked for neither.
+
+    osmem-server runs a clone of an empty base (``OsmemServer.start().clone()``)
+    behind the proxy the tests use (``tests/search_cluster.py``), which turns the
+    Elasticsearch client's versioned media types into plain ones that osmem
+    accepts. The proxy runs in a process of its own so that its work does not
+    share the benchmark's interpreter lock. On a cluster given by URL, the indices
+    and template named after the alias are deleted at the end.
+    """
+    if not url and not osmem:
+        yield None
+        return
+
+    kind = "osmem" if osmem else "elasticsearch"
+    alias = f"kejian-bench-{uuid.uuid4().hex[:10]}"
+    try:
+        import indexer.engines.elasticsearch_engine  # noqa: F401
+    except ImportError as exc:
+        yield Cluster(
+            kind,
+            url or "",
+            alias,
+            problem="this tree has no Elasticsearch engine "
+            f"(indexer/engines/elasticsearch_engine.py: {exc})",
+        )
+        return
+
+    from tests.search_cluster import SearchCluster
+
+    if url:
+        try:
+            yield Cluster(kind, url, alias)
+        finally:
+            admin = SearchCluster(kind, url)
+            admin.remove(alias)
+            admin.close()
+        return
+
+    from osmem_server import OsmemServer
+
+    server = OsmemServer.start(japanese=False)
+    clone = server.clone()
+    spawn = multiprocessing.get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    proxy = spawn.Process(target=_serve_proxy, args=(clone.url, theirs), daemon=True)
+    proxy.start()
+    try:
+        if not ours.poll(60):
+            raise RuntimeError("the proxy in front of osmem-server did not start")
+        yield Cluster(kind, ours.recv(), alias)
+    finally:
+        ours.send("stop")
+        proxy.join(timeout=10)
+        clone.close()
+        server.close()
+
+
+def _serve_proxy(target: str, control: Connection) -> None:
+    """Serve the tests' osmem proxy in front of *target* until told to stop."""
+    from tests.search_cluster import ClusterProxy
+
+    proxy = ClusterProxy(target, osmem=True)
+    control.send(proxy.url)
+    with contextlib.suppress(EOFError):
+        control.recv()
+    proxy.close()
 
 
 # -- the server ----------------------------------------------------------------------

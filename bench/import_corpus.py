@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     MIB,
-    REPO,
     SCHOOL,
     Instance,
+    add_corpus_argument,
+    add_output_arguments,
     kejian,
     make_instance,
     seed_city,
@@ -132,27 +133,17 @@ def per_file_times(work: Path, corpus: Path) -> PerFile:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--corpus",
-        type=Path,
-        default=REPO.parent / "shared" / "corpus",
-        help="folder to import (default ../shared/corpus)",
-    )
+    add_corpus_argument(parser, "folder to import")
     parser.add_argument(
         "--per-file",
         action="store_true",
         help="also time each file in an in-process import",
     )
-    parser.add_argument("--workdir", type=Path, help="work here (kept) instead of /tmp")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--json-out", type=Path, help="write the key figures here")
+    add_output_arguments(parser)
     args = parser.parse_args()
-    corpus = args.corpus.resolve()
-    if not corpus.is_dir():
-        parser.error(f"no corpus folder at {corpus}")
 
     with workdir(args.workdir, "kejian-bench-import-", args.keep) as work:
-        run(work, corpus, args.per_file, args.json_out)
+        run(work, args.corpus, args.per_file, args.json_out)
 
 
 def run(work: Path, corpus: Path, per_file: bool, json_out: Path | None) -> None:

@@ -44,6 +44,7 @@ from _common import (
     Instance,
     RssSampler,
     Server,
+    add_output_arguments,
     make_instance,
     memory_kib,
     seed_city,
@@ -195,9 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=1024, help="file size in MiB")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, median kept")
-    parser.add_argument("--workdir", type=Path, help="work here (kept) instead of /tmp")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--json-out", type=Path, help="write the key figures here")
+    add_output_arguments(parser)
     args = parser.parse_args()
     if args.mb > DEFAULT_LIMIT_MB - 1:
         parser.error(f"--mb must stay under the default limit of {DEFAULT_LIMIT_MB} MB")

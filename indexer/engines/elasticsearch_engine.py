@@ -866,9 +866,8 @@ class ElasticsearchEngine(SearchEngine):
             }
             if after is not None:
                 body["search_after"] = after
-            hits = self._on_live_index(functools.partial(self._run, body))["hits"][
-                "hits"
-            ]
+            answer = self._on_live_index(functools.partial(self._run, body))
+            hits = answer["hits"]["hits"]
             found.update(hit["_id"] for hit in hits)
             if len(hits) < ID_PAGE:
                 return found

@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 SWIFT_DIR ?= /tmp/kejian-swift
+NPM ?= npm
 
-.PHONY: install run demo test test-quick bench clean
+.PHONY: install run demo test test-quick bench clean build assets translations
 
 $(BIN)/kejian: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,24 +17,38 @@ $(BIN)/kejian: pyproject.toml
 
 install: $(BIN)/kejian
 
+# What the pages need beside the Python package: compiled catalogues and npm packages.
+build: translations assets
+
+# The committed .po catalogues compiled to .mo (scripts/catalogues.py updates the .po).
+translations: install
+	$(BIN)/pybabel compile -d repo_app/translations
+
+# Front-end packages from the npm registry, copied into repo_app/static/vendor by
+# frontend/build.mjs; nothing is fetched from a CDN when pages run.
+assets: repo_app/static/vendor/manifest.json
+
+repo_app/static/vendor/manifest.json: frontend/package.json frontend/package-lock.json frontend/build.mjs
+	cd frontend && $(NPM) ci --no-audit --no-fund && $(NPM) run build
+
 demo: install
 	$(BIN)/kejian db upgrade
 	$(BIN)/kejian demo
 
-run: demo
+run: build demo
 	$(BIN)/kejian run --host $(HOST) --port $(PORT) --with-threads
 
 # The whole suite: SQLite and PostgreSQL, local disk, nanio and Swift's S3, tantivy.
-test: install
+test: install build
 	KEJIAN_TEST_SWIFT_URL="$$(bash scripts/swift-s3.sh start $(SWIFT_DIR))" \
 	  $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
 # Without Swift: what a laptop without root can run.
-test-quick: install
+test-quick: install build
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
 bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache frontend/node_modules repo_app/static/vendor

@@ -37,7 +37,9 @@ for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1 && break
     sleep 0.1
 done
-for path in /api/v1/health /api/v1/vocabularies "/api/v1/search?q=%E6%95%B0%E5%AD%A6" /; do
+# The pages need the compiled catalogues and the npm build (make build) in the package.
+for path in /api/v1/health /api/v1/vocabularies "/api/v1/search?q=%E6%95%B0%E5%AD%A6" / \
+        /login /static/vendor/manifest.json /static/vendor/pdfjs/pdf.min.mjs; do
     code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$path")"
     if [ "$code" != 200 ]; then
         echo "check-dist: GET $path answered $code" >&2
@@ -45,6 +47,12 @@ for path in /api/v1/health /api/v1/vocabularies "/api/v1/search?q=%E6%95%B0%E5%A
         exit 1
     fi
 done
+# (Read whole before grep: with pipefail, grep -q closing the pipe early fails curl.)
+login_page="$(curl -s -H 'Accept-Language: zh-CN' "http://127.0.0.1:$port/login")"
+if [[ "$login_page" != *用户名* ]]; then
+    echo "check-dist: /login is not in Chinese: the .mo catalogues are missing" >&2
+    exit 1
+fi
 kill "$server"
 wait "$server" 2>/dev/null || true
 echo "check-dist: the installed package migrates and serves (health, vocabularies, search, home)"

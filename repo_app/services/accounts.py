@@ -169,8 +169,9 @@ def change_password(user: User, current: str, new: str) -> None:
 def administered_orgs(principal: Principal) -> list[Organisation]:
     """The organisations *principal* administers: those where it is admin and every
     organisation below them, ordered by code. The command line administers all."""
+    everything = select(Organisation).order_by(Organisation.code)
     if principal.system:
-        return list(db.session.scalars(select(Organisation).order_by(Organisation.code)))
+        return list(db.session.scalars(everything))
     roots = {org.id for org in principal.member_orgs(Role.ADMIN)}
     if not roots:
         return []
@@ -178,11 +179,7 @@ def administered_orgs(principal: Principal) -> list[Organisation]:
     tree = select(table.c.id).where(table.c.id.in_(roots)).cte("tree", recursive=True)
     tree = tree.union(select(table.c.id).join(tree, table.c.parent_id == tree.c.id))
     return list(
-        db.session.scalars(
-            select(Organisation)
-            .where(Organisation.id.in_(select(tree.c.id)))
-            .order_by(Organisation.code)
-        )
+        db.session.scalars(everything.where(Organisation.id.in_(select(tree.c.id))))
     )
 
 
@@ -246,8 +243,10 @@ def user_in_scope(principal: Principal, user_id: int) -> User:
         do not reveal who exists elsewhere).
     """
     user = db.session.get(User, user_id)
-    if user is None or not any(principal.has_role(m.org, Role.ADMIN) for m in user.memberships):
-        raise NotFound(f"There is no user {user_id} among the people you administer.")
+    if user is None or not any(
+        principal.has_role(m.org, Role.ADMIN) for m in user.memberships
+    ):
+        raise NotFound(f"There is no user {user_id} among those you administer.")
     return user
 
 

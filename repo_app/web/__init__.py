@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from repo_app.extensions import babel, csrf, login_manager
 
@@ -18,6 +18,15 @@ __all__ = ["init_web"]
 
 #: Methods a form or script uses to change something; the only ones CSRF-checked.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: What Flask-Login, Flask-Babel, Flask-WTF and our headers keep on ``g``.
+_PER_REQUEST = (
+    "_login_user",
+    "_flask_babel",
+    "csrf_token",
+    "csrf_valid",
+    "csp_nonce",
+    "frame_ancestors",
+)
 
 
 def init_web(app: Flask) -> None:
@@ -47,6 +56,10 @@ def init_web(app: Flask) -> None:
 
     @app.before_request
     def _check_csrf() -> None:
+        # Tests (and CLI-driven requests) may share one app context, and so one `g`,
+        # between requests: what the extensions keep there belongs to one request.
+        for key in _PER_REQUEST:
+            g.pop(key, None)
         if request.method in UNSAFE_METHODS and not request.path.startswith("/api/"):
             csrf.protect()
 

@@ -46,7 +46,10 @@ def to_login() -> Response:
         flash(_("The page had expired. Please sign in again."), "info")
     elif request.method == "POST":
         drafts.keep(request.path, request.form)
-        flash(_("Your session has expired. Sign in again; what you typed is kept."), "info")
+        flash(
+            _("Your session has expired. Sign in again; what you typed is kept."),
+            "info",
+        )
         session[_NEXT_KEY] = request.path
     else:
         flash(_("Please sign in to see this page."), "info")
@@ -81,8 +84,12 @@ def role_required(*roles: Role) -> Callable[[F], F]:
             principal = page_principal()
             if principal.is_anonymous:
                 return to_login()
-            if not principal.system and not any(r in roles for _o, r in principal.roles):
-                raise Forbidden(_("Your account does not have the role this page needs."))
+            if not principal.system and not any(
+                r in roles for _o, r in principal.roles
+            ):
+                raise Forbidden(
+                    _("Your account does not have the role this page needs.")
+                )
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

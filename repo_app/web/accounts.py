@@ -42,7 +42,10 @@ def login() -> Response | str:
             session.update(kept)
             session.permanent = True
             login_user(SessionUser(user))
-            flash(_("Signed in as %(name)s.", name=user.display_name or user.username), "ok")
+            flash(
+                _("Signed in as %(name)s.", name=user.display_name or user.username),
+                "ok",
+            )
             return redirect(pop_next(), code=303)
     return render_template("accounts/login.html", form=form)
 

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, Regexp
 
 from repo_app.auth import current_principal
@@ -58,9 +59,11 @@ CODE_RULE = Regexp(
 )
 
 
-def _org_choices(orgs: list[Organisation], *, parents: bool = False) -> list[tuple[str, str]]:
+def _org_choices(
+    orgs: list[Organisation], *, parents: bool = False
+) -> list[SelectChoice]:
     shown = [o for o in orgs if not parents or o.kind is not OrgKind.SCHOOL]
-    return [(o.code, f"{o.name} ({o.code})") for o in shown]
+    return [SelectChoice(o.code, f"{o.name} ({o.code})") for o in shown]
 
 
 class OrgForm(KejianForm):
@@ -73,13 +76,16 @@ class OrgForm(KejianForm):
     )
     kind = SelectField(
         _l("Kind"),
-        choices=[(k.value, KIND_LABELS[k]) for k in accounts.ADDABLE_KINDS],
+        choices=[SelectChoice(k.value, KIND_LABELS[k]) for k in accounts.ADDABLE_KINDS],
         default=OrgKind.SCHOOL.value,
     )
     parent = SelectField(_l("Belongs to"), validators=[required()])
     locality = SelectField(
         _l("Urban or rural"),
-        choices=[("", _l("Not given"))] + [(v.value, LOCALITY_LABELS[v]) for v in Locality],
+        choices=[
+            SelectChoice("", _l("Not given")),
+            *(SelectChoice(v.value, LOCALITY_LABELS[v]) for v in Locality),
+        ],
         validators=[Optional()],
         description=_l("The 城区/镇区/乡村 mark used in the city's statistics."),
     )
@@ -88,7 +94,9 @@ class OrgForm(KejianForm):
 class RoleForm(KejianForm):
     org = SelectField(_l("Organisation"), validators=[required()])
     role = SelectField(
-        _l("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in Role], default="teacher"
+        _l("Role"),
+        choices=[SelectChoice(r.value, ROLE_LABELS[r]) for r in Role],
+        default=Role.TEACHER.value,
     )
 
 
@@ -96,7 +104,11 @@ class UserForm(RoleForm):
     username = StringField(
         _l("Username"),
         validators=[required(), CODE_RULE],
-        render_kw={"autocapitalize": "none", "spellcheck": "false", "autocomplete": "off"},
+        render_kw={
+            "autocapitalize": "none",
+            "spellcheck": "false",
+            "autocomplete": "off",
+        },
     )
     display_name = StringField(_l("Full name"), validators=[Length(max=200)])
     password = PasswordChangeForm.new_password  # same rules as a password change
@@ -119,7 +131,10 @@ def index() -> str:
 def orgs() -> str:
     scope = accounts.administered_orgs(current_principal())
     return render_template(
-        "admin/orgs.html", tree=_tree(scope), kinds=KIND_LABELS, localities=LOCALITY_LABELS
+        "admin/orgs.html",
+        tree=_tree(scope),
+        kinds=KIND_LABELS,
+        localities=LOCALITY_LABELS,
     )
 
 
@@ -138,7 +153,9 @@ def _tree(orgs: list[Organisation]) -> list[dict[str, Any]]:
 def org_new() -> Response | str:
     principal = current_principal()
     form = OrgForm()
-    form.parent.choices = _org_choices(accounts.administered_orgs(principal), parents=True)
+    form.parent.choices = _org_choices(
+        accounts.administered_orgs(principal), parents=True
+    )
     if request.method == "GET" and not form.restored and request.args.get("parent"):
         form.parent.data = request.args["parent"]
     if form.validate_on_submit():
@@ -162,7 +179,9 @@ def org_new() -> Response | str:
                 exc,
                 {
                     "kind": _("Only districts and schools can be added here."),
-                    "parent": _("A district belongs to the city; a school to a district."),
+                    "parent": _(
+                        "A district belongs to the city; a school to a district."
+                    ),
                     "": _("Use 1 to 64 letters, digits, dots, dashes or underscores."),
                 },
             )
@@ -218,7 +237,9 @@ def user(user_id: int) -> Response | str:
     form.org.choices = _org_choices(accounts.administered_orgs(principal))
     if form.validate_on_submit():
         try:
-            accounts.grant_role(principal, person, form.org.data or "", form.role.data or "")
+            accounts.grant_role(
+                principal, person, form.org.data or "", form.role.data or ""
+            )
             db.session.commit()
         except Conflict:
             db.session.rollback()
@@ -227,7 +248,11 @@ def user(user_id: int) -> Response | str:
             flash(_("The role has been granted."), "ok")
             return redirect(url_for("admin.user", user_id=user_id), code=303)
     return render_template(
-        "admin/user.html", person=person, form=form, roles=ROLE_LABELS, principal_id=principal.user_id
+        "admin/user.html",
+        person=person,
+        form=form,
+        roles=ROLE_LABELS,
+        principal_id=principal.user_id,
     )
 
 

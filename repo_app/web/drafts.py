@@ -58,7 +58,10 @@ def take(path: str, form_name: str) -> MultiDict[str, str] | None:
     """The fields kept for the form *form_name* of the page at *path*, removed as they
     are read; None when there are none."""
     draft_id = session.get(_SESSION_KEY)
-    if not isinstance(draft_id, str) or not draft_id.replace("-", "").replace("_", "").isalnum():
+    if (
+        not isinstance(draft_id, str)
+        or not draft_id.replace("-", "").replace("_", "").isalnum()
+    ):
         return None
     file = _folder() / f"{draft_id}.json"
     try:

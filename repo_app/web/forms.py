@@ -82,7 +82,9 @@ class PasswordChangeForm(KejianForm):
             Length(
                 min=MIN_PASSWORD,
                 max=200,
-                message=_l("Use %(min)d to %(max)d characters.", min=MIN_PASSWORD, max=200),
+                message=_l(
+                    "Use %(min)d to %(max)d characters.", min=MIN_PASSWORD, max=200
+                ),
             ),
         ],
         description=_l("At least %(min)d characters.", min=MIN_PASSWORD),

@@ -5,7 +5,8 @@ images, fonts, media and connections from our own origin only (nothing from a CD
 no inline script or style except an element carrying this request's nonce
 (``{{ csp_nonce() }}``; prefer files under ``static/``), no plugins, forms posting only
 to us, and no framing. A view that must be framed (the LTI pages) relaxes
-``frame-ancestors`` with :func:`allow_framing`.
+``frame-ancestors`` with :func:`allow_framing`, or sets a whole policy of its own on
+its response, which is then left as it is.
 """
 
 from __future__ import annotations
@@ -68,11 +69,14 @@ def init_headers(app: Flask) -> None:
     def _page_headers(response: Response) -> Response:
         if request.path.startswith("/api/"):
             return response
-        response.headers["Content-Security-Policy"] = content_security_policy()
+        # A view that sets a policy of its own (LTI launches) keeps it.
+        csp = response.headers.setdefault(
+            "Content-Security-Policy", content_security_policy()
+        )
         # Nothing of a page's address (paths carry search words) leaves our origin.
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        if g.get("frame_ancestors") is None:
+        if "frame-ancestors 'none'" in csp:
             response.headers["X-Frame-Options"] = "DENY"
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         response.headers["Permissions-Policy"] = (

@@ -3,7 +3,8 @@
 The language is the ``kejian_lang`` cookie when the visitor has chosen one with the
 switch in the header, else the best match of the browser's ``Accept-Language``, else
 Chinese. Catalogues are ``repo_app/translations/<locale>/LC_MESSAGES/messages.po``,
-compiled to ``.mo`` by ``make translations`` (see the Makefile).
+compiled to ``.mo`` by ``make translations`` (see the Makefile); the zh_CN catalogue is
+in ``zh_Hans_CN/``, the name Babel gives zh_CN (see ``scripts/catalogues.py``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def select_locale() -> str:
 
 
 def current_locale() -> str:
+    """The page's locale as :data:`LOCALES` names it (``zh_CN`` or ``en``)."""
     locale = get_locale()
-    return str(locale) if locale is not None else DEFAULT_LOCALE
+    return "en" if locale is not None and locale.language == "en" else DEFAULT_LOCALE
 
 
 def html_lang() -> str:

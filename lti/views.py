@@ -250,7 +250,9 @@ def _state_missing() -> StateMissing:
     login = (state_params_anywhere(state) or {}).get("login") if state else None
     continue_url = None
     if isinstance(login, dict) and login.get("iss"):
-        continue_url = url_for("lti.login", **login, lti1p3_new_window="1")
+        continue_url = url_for(
+            "lti.login", **login, lti1p3_new_window="1", _external=True
+        )
     return StateMissing(
         "Your browser did not send Kejian's cookie back inside the course page, so the "
         "launch cannot be checked.",

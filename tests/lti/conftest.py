@@ -62,8 +62,10 @@ class Browser:
         form_id: str | None = None,
         extra: Any = None,
         headers: dict[str, str] | None = None,
+        replace: dict[str, str] | None = None,
     ) -> requests.Response:
         method, action, fields = self.form(response, form_id)
+        fields.update(replace or {})
         data: Any = list(fields.items()) + list(extra or [])
         if method == "GET":
             self.last = self.session.get(
@@ -74,6 +76,26 @@ class Browser:
                 action, data=data, timeout=30, headers=headers
             )
         return self.last
+
+
+@pytest.fixture
+def lti_config() -> dict[str, str]:
+    """``KEJIAN_LTI_*`` settings for the app; parametrize to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(settings, lti_config):  # type: ignore[no-untyped-def]
+    """The shared app fixture's app, with this test's LTI settings."""
+    from repo_app import create_app
+    from repo_app.extensions import db
+
+    app = create_app(settings, TESTING=True, **lti_config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["kejian"].engine.close()
 
 
 @pytest.fixture

@@ -61,7 +61,10 @@ class LiveServer:
 
     def __init__(self, wsgi_app: Any) -> None:
         self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._start(f"http://127.0.0.1:{self._server.server_port}")
+
+    def _start(self, url: str) -> None:
+        self.url = url
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -141,6 +144,7 @@ class Platform:
         self.private_key, self.public_key = new_key()
         self.published: list[dict[str, Any]] = [Registration.get_jwk(self.public_key)]
         self.jwks_down = False
+        self.jwks_hits = 0
         self.tool_url = ""
         self.scenarios: dict[str, Scenario] = {}
         self.returned: list[dict[str, Any]] = []
@@ -239,6 +243,7 @@ class Platform:
 
         @app.get("/jwks")
         def jwks() -> Response:
+            platform.jwks_hits += 1
             if platform.jwks_down:
                 return Response("down for maintenance", status=503)
             return jsonify({"keys": platform.published})

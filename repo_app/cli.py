@@ -316,6 +316,10 @@ def worker(once: bool, workers: int) -> None:
         ran = 0 if rt.settings.embedded_queue else run_pending(rt.huey)
         delivered, failed = indexing.deliver(ignore_backoff=True)
         click.echo(f"Ran {ran} jobs; delivered {delivered} index changes, {failed} failed.")
+        # What still waits, and why: failed changes are retried after a back-off.
+        for failure in indexing.outbox_status(examples=5).failures:
+            click.echo(f"  resource {failure['resource']} waits after "
+                       f"{failure['attempts']} attempts: {failure['error']}")
         sys.exit(1 if failed else 0)
     if rt.settings.embedded_queue:
         _fail("jobs run inline without KEJIAN_QUEUE_URL; set it to redis://… to use a worker")

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import pytest
 from elasticsearch import Elasticsearch
 
-from indexer.engines.elasticsearch_engine import ElasticsearchEngine
+from indexer.engines.elasticsearch_engine import ElasticsearchEngine, parse_search_url
 
 REAL_URL_VARIABLE = "KEJIAN_TEST_ELASTICSEARCH_URL"
 REAL_API_KEY_VARIABLE = "KEJIAN_TEST_ELASTICSEARCH_API_KEY"
@@ -229,12 +229,14 @@ class SearchCluster:
     admin: Elasticsearch = field(init=False)
 
     def __post_init__(self) -> None:
-        options: dict[str, Any] = {}
+        # The URL is read as the engine reads it: hosts, then their login.
+        address = parse_search_url(self.url)
+        options: dict[str, Any] = {"basic_auth": address.basic_auth}
         if self.api_key:
             options["api_key"] = self.api_key
         if self.ca_certs:
             options["ca_certs"] = self.ca_certs
-        self.admin = Elasticsearch(self.url.split(","), **options)
+        self.admin = Elasticsearch(list(address.hosts), **options)
 
     @staticmethod
     def new_alias() -> str:

@@ -381,3 +381,211 @@ class ImportRecord(db.Model):
         ForeignKey("resources.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- the workspace: uploads, reviews, favourites, collections, notifications ---------
+
+
+class UploadBatch(db.Model):
+    """The metadata an uploader gave once for a set of files.
+
+    Each file of the batch becomes a resource of its own with this metadata (its title
+    from the file's name when the batch has several files); see
+    :mod:`repo_app.services.uploads`.
+    """
+
+    __tablename__ = "upload_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    owner_org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE")
+    )
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSON, default=dict, comment="resource fields as codes, chapters ids"
+    )
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "batch_visibility"),
+        default=Visibility.OWNER,
+        comment="asked for each resource once its file is in",
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    owner_org: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class UploadState(enum.StrEnum):
+    #: Bytes are arriving (or will, after a resume).
+    RECEIVING = "receiving"
+    #: Every byte is in and the file became a resource.
+    STORED = "stored"
+    #: Every byte is in, and the files service refused the file (``error`` says why).
+    REFUSED = "refused"
+
+
+class UploadSession(db.Model):
+    """One resumable (tus) upload: its size, how much has arrived, whose it is.
+
+    The bytes are in ``$KEJIAN_HOME/uploads/<id>.part`` until the last one arrives;
+    see :mod:`repo_app.services.tus`.
+    """
+
+    __tablename__ = "upload_sessions"
+    __table_args__ = (Index("ix_upload_sessions_expires", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, comment="random hex")
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("upload_batches.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    length: Mapped[int] = mapped_column(BigInteger, comment="Upload-Length in bytes")
+    offset: Mapped[int] = mapped_column(BigInteger, default=0, comment="bytes received")
+    state: Mapped[UploadState] = mapped_column(
+        _enum(UploadState, "upload_state"), default=UploadState.RECEIVING
+    )
+    error: Mapped[str | None] = mapped_column(Text, comment="why the file was refused")
+    resource_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resources.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), comment="an unfinished upload is removed after this"
+    )
+
+    batch: Mapped[UploadBatch | None] = relationship()
+
+
+class ReviewDecision(db.Model):
+    """A reviewer's decision on a request for wider visibility, kept with its reason."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    reviewer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    approved: Mapped[bool] = mapped_column(Boolean)
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "decision_visibility"), comment="the visibility asked for"
+    )
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    reviewer: Mapped[User | None] = relationship(lazy="joined")
+
+
+class NotificationKind(enum.StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Notification(db.Model):
+    """A message for one user in their workspace.
+
+    It stores what happened (``kind`` and ``data``), not a sentence: the page words it
+    in the reader's language.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[NotificationKind] = mapped_column(
+        _enum(NotificationKind, "notification_kind")
+    )
+    resource_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resources.id", ondelete="SET NULL")
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, comment="title, visibility, note, by whom"
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Favourite(db.Model):
+    __tablename__ = "favourites"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RecentView(db.Model):
+    """The last time a user opened a resource (one row per user and resource)."""
+
+    __tablename__ = "recent_views"
+    __table_args__ = (Index("ix_recent_views_user_viewed", "user_id", "viewed_at"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True
+    )
+    viewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Collection(db.Model):
+    """A user's named list of resources, shareable as a unit at ``/c/<slug>``.
+
+    ``audience`` says who may open it, like a resource's visibility, counted from
+    ``org`` (``owner``: its owner only). Whoever opens it sees only the items they may
+    read themselves.
+    """
+
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(24), unique=True, comment="link token")
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"),
+        comment="the audience is counted from here",
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    audience: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "collection_audience"), default=Visibility.OWNER
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    owner: Mapped[User] = relationship(lazy="joined")
+    org: Mapped[Organisation | None] = relationship(lazy="joined")
+    items: Mapped[list[CollectionItem]] = relationship(
+        cascade="all, delete-orphan",
+        order_by="CollectionItem.position",
+        lazy="selectin",
+    )
+
+
+class CollectionItem(db.Model):
+    __tablename__ = "collection_items"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    resource: Mapped[Resource] = relationship(lazy="joined")

@@ -27,11 +27,12 @@ BENCHMARKS = [
     ("import", "import_corpus.py", [], ["--per-file"], 360),
     (
         "search",
-        "search_api.py",
+        "search.py",
         ["--n", "20000", "--requests", "1000"],
         ["--n", "100000"],
-        420,
+        600,
     ),
+    ("relevance", "relevance.py", [], ["--osmem"], 420),
 ]
 
 
@@ -40,7 +41,8 @@ def main() -> None:
     parser.add_argument(
         "--full",
         action="store_true",
-        help="the README's sizes (1 GiB upload, 100,000 resources)",
+        help="the README's sizes (1 GiB upload, 100,000 resources) and relevance "
+        "on Elasticsearch (osmem-server) too",
     )
     parser.add_argument(
         "--only",
@@ -101,14 +103,25 @@ def main() -> None:
     search = results.get("search")
     if search:
         print(
-            f"search  {search['n']} resources, indexed at {search['index_docs_s']} "
-            f"docs/s: API p50/p95 {search['api']['p50']:.1f}/{search['api']['p95']:.1f} "
+            f"search  {search['n']} resources, loaded at {search['index_docs_s']} "
+            f"docs/s, updated at {search.get('update_docs_s', '-')} docs/s: API "
+            f"p50/p95 {search['api']['p50']:.1f}/{search['api']['p95']:.1f} "
             f"ms, raw engine {search['raw']['p50']:.1f}/{search['raw']['p95']:.1f} ms, "
             f"added {search['added_p50_ms']}/{search['added_p95_ms']} ms, trivial "
             f"endpoint {search['trivial']['p50']:.1f}/{search['trivial']['p95']:.1f} ms; "
             f"goals: API p95 < 20 ms {'met' if search['api_goal_met'] else 'NOT met'}, "
             f"added < 5 ms {'met' if search['added_goal_met'] else 'NOT met'}"
         )
+    relevance = results.get("relevance")
+    for engine, figures in (relevance or {}).get("engines", {}).items():
+        if "skipped" in figures:
+            print(f"relevance {engine}: skipped, {figures['skipped']}")
+            continue
+        line = ", ".join(
+            f"{group} {figures[group]['ndcg10']:.3f}/{figures[group]['mrr10']:.3f}"
+            for group in ("all", "Chinese", "English/mixed")
+        )
+        print(f"relevance {engine}: nDCG@10/MRR@10 {line}")
     for failure in failures:
         print(f"FAILED {failure}")
     sys.exit(1 if failures else 0)

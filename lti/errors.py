@@ -30,6 +30,10 @@ class LtiProblem(KejianError):
 
     status = 400
     code = "lti_bad_request"
+    #: What the administrator should check when the raiser gives no better hint.
+    default_hint = (
+        "Check how the platform is configured for Kejian ('kejian lti list')."
+    )
 
     def __init__(
         self,
@@ -40,7 +44,7 @@ class LtiProblem(KejianError):
         details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message, details=details)
-        self.hint = hint
+        self.hint = hint or self.default_hint
         self.registration = registration
 
 
@@ -81,6 +85,11 @@ class InvalidToken(LtiForbidden):
     """The id_token is malformed, unsigned, expired, misaddressed or replayed."""
 
     code = "lti_invalid_token"
+    default_hint = (
+        "Check the platform's registration of Kejian (client id, deployment id, "
+        "keys) and its clock. Each launch is accepted once: launch again from the "
+        "course."
+    )
 
 
 class KeySetProblem(LtiForbidden):

@@ -533,8 +533,17 @@ class ToolLaunch(FlaskMessageLaunch):
         return self._registration
 
     def _label(self) -> str | None:
+        """The registration for logs: the token's, or else the login's it answers."""
         reg = getattr(self, "_registration", None)
-        return reg.row.label if isinstance(reg, ToolRegistration) else None
+        if isinstance(reg, ToolRegistration):
+            return reg.row.label
+        login_reg = self._login.get("registration") if self._login else None
+        row = (
+            db.session.get(Registration, login_reg)
+            if isinstance(login_reg, int)
+            else None
+        )
+        return row.label if row is not None else None
 
     def validate(self) -> ToolLaunch:
         try:

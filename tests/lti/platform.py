@@ -148,6 +148,9 @@ class Platform:
         self.tool_url = ""
         self.scenarios: dict[str, Scenario] = {}
         self.returned: list[dict[str, Any]] = []
+        #: Dynamic Registration: the token the platform hands out, what it received.
+        self.registration_token = "reg-token-0001"
+        self.registrations: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._routes()
 
@@ -247,6 +250,49 @@ class Platform:
             if platform.jwks_down:
                 return Response("down for maintenance", status=503)
             return jsonify({"keys": platform.published})
+
+        @app.get("/.well-known/openid-configuration")
+        def openid_configuration() -> Response:
+            base = platform.server.url
+            return jsonify(
+                {
+                    "issuer": platform.issuer,
+                    "authorization_endpoint": platform.login_url,
+                    "token_endpoint": base + "/token",
+                    "jwks_uri": platform.jwks_url,
+                    "registration_endpoint": base + "/register",
+                    "scopes_supported": ["openid"],
+                    "response_types_supported": ["id_token"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                        "product_family_code": "test-lms",
+                        "version": "1.0",
+                        "messages_supported": [
+                            {"type": "LtiResourceLinkRequest"},
+                            {"type": "LtiDeepLinkingRequest"},
+                        ],
+                    },
+                }
+            )
+
+        @app.post("/register")
+        def register() -> Response:
+            expected = f"Bearer {platform.registration_token}"
+            if request.headers.get("Authorization") != expected:
+                return Response('{"error": "invalid_token"}', status=401)
+            tool = request.get_json()
+            platform.registrations.append(tool)
+            config = dict(
+                tool["https://purl.imsglobal.org/spec/lti-tool-configuration"]
+            )
+            config["deployment_id"] = platform.deployment_id
+            return jsonify(
+                {
+                    **tool,
+                    "client_id": platform.client_id,
+                    "https://purl.imsglobal.org/spec/lti-tool-configuration": config,
+                }
+            )
 
         @app.post("/deep-link-return")
         def deep_link_return() -> Response:

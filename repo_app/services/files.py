@@ -215,40 +215,57 @@ def ingest(stream: BinaryIO, filename: str) -> tuple[FileObject, bool]:
     :raises PayloadTooLarge: past ``KEJIAN_MAX_UPLOAD_MB``.
     :raises UnsupportedFile: for an empty, broken or unsupported file.
     """
+    with spooled(stream, runtime().settings.max_upload_bytes) as (path, sha256, size):
+        return ingest_file(path, sha256, size, filename)
+
+
+def ingest_file(
+    path: Path, sha256: str, size: int, filename: str
+) -> tuple[FileObject, bool]:
+    """Take in a complete local file whose SHA-256 and size the caller computed as it
+    was written (a spool, or a finished resumable upload); as :func:`ingest`.
+
+    The store may link *path* into place (see :meth:`ObjectStore.put_file`): the caller
+    removes it afterwards and must not change it meanwhile.
+
+    :raises UnsupportedFile: for an empty, broken or unsupported file.
+    """
     rt = runtime()
     settings = rt.settings
-    with spooled(stream, settings.max_upload_bytes) as (path, sha256, size):
-        if size == 0:
-            raise UnsupportedFile("The file is empty.", details={"name": filename})
+    if size == 0:
+        raise UnsupportedFile("The file is empty.", details={"name": filename})
 
-        known = db.session.get(FileObject, sha256)
-        if known is not None:
-            known = _claim(known, path, sha256, size)
-        if known is not None:
-            return known, False
+    known = db.session.get(FileObject, sha256)
+    if known is not None:
+        known = _claim(known, path, sha256, size)
+    if known is not None:
+        return known, False
 
-        extraction: Extraction | None = None
-        if size <= settings.sync_extract_bytes:
-            extraction = _extract(path, filename)
-            if extraction.status == "rejected":
-                raise UnsupportedFile(_refusal(extraction), details={"name": filename, "mime": extraction.mime})
-            mime, kind = extraction.mime, extraction.kind
-        else:
-            mime, kind = sniff(path, filename)
-        if kind not in ACCEPTED_KINDS:
+    extraction: Extraction | None = None
+    if size <= settings.sync_extract_bytes:
+        extraction = _extract(path, filename)
+        if extraction.status == "rejected":
             raise UnsupportedFile(
-                f"The file was refused: Kejian does not keep files of type {mime}.",
-                details={"name": filename, "mime": mime},
+                _refusal(extraction),
+                details={"name": filename, "mime": extraction.mime},
             )
+        mime, kind = extraction.mime, extraction.kind
+    else:
+        mime, kind = sniff(path, filename)
+    if kind not in ACCEPTED_KINDS:
+        raise UnsupportedFile(
+            f"The file was refused: Kejian does not keep files of type {mime}.",
+            details={"name": filename, "mime": mime},
+        )
 
-        # Stored before the lock is taken: on SQLite the lock stops every writer,
-        # and a large file takes a while to reach S3.
+    # Stored before the lock is taken: on SQLite the lock stops every writer,
+    # and a large file takes a while to reach S3.
+    _store(path, sha256, size)
+    hold_digest(sha256)
+    if not rt.store.exists(sha256):
+        # The bytes were already stored, and the collector removed them between
+        # that put and the lock.
         _store(path, sha256, size)
-        hold_digest(sha256)
-        if not rt.store.exists(sha256):
-            # The bytes were already stored, and the collector removed them between
-            # that put and the lock.
-            _store(path, sha256, size)
 
     blob = FileObject(sha256=sha256, size=size, mime=mime, kind=kind, extraction="pending")
     if extraction is not None:

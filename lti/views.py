@@ -263,6 +263,19 @@ def _state_missing() -> StateMissing:
     )
 
 
+@bp.get("/register")
+def dynamic_registration() -> str:
+    """LTI Dynamic Registration: the URL an administrator pastes into the platform."""
+    from lti.dynamic import register_dynamically
+
+    row = register_dynamically(
+        request.args.get("openid_configuration", "")[:2000],
+        request.args.get("registration_token") or None,
+    )
+    db.session.commit()
+    return render_template("lti/registered.html", registration=row)
+
+
 @bp.get("/jwks")
 def jwks() -> Response:
     """The tool's public keys: exactly ``{"keys": [...]}``."""

@@ -163,15 +163,6 @@ def check_query(query: SearchQuery) -> list[str]:
     return list(dict.fromkeys(facets))
 
 
-def query_datetime(moment: dt.datetime | None) -> dt.datetime | None:
-    """A query's date bound in UTC; a naive one is taken as UTC."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
-
-
 def access_tokens(acl: Sequence[str]) -> list[str]:
     """The asker's access tokens, cleaned, without duplicates, in a stable order."""
     if isinstance(acl, str):

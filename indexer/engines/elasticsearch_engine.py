@@ -1137,13 +1137,19 @@ def _access_filter(tokens: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _date_filter(query: SearchQuery) -> list[dict[str, Any]]:
+    """``updated_at`` from ``date_from`` (included) to ``date_to`` (excluded).
+
+    The bounds keep their own offset, which the cluster applies: converting
+    9999-12-31 at UTC-12 to UTC in Python would overflow its last year.
+    """
     bounds = {}
-    date_from = common.query_datetime(query.date_from)
-    date_to = common.query_datetime(query.date_to)
-    if date_from is not None:
-        bounds["gte"] = _date_text(date_from)
-    if date_to is not None:
-        bounds["lt"] = _date_text(date_to)
+    for name, operator in (("date_from", "gte"), ("date_to", "lt")):
+        moment: dt.datetime | None = getattr(query, name)
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)  # naive bounds are UTC
+        bounds[operator] = moment.isoformat(timespec="milliseconds")
     return [{"range": {"updated_at": bounds}}] if bounds else []
 
 

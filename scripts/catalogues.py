@@ -76,7 +76,11 @@ def update() -> None:
         catalog.header_comment = HEADER
         if locale == "en":
             for message in catalog:
-                if message.id and not message.string:
+                # A plural message (ngettext) holds a tuple of forms: English's two
+                # are its singular and plural ids.
+                forms = message.string if message.pluralizable else [message.string]
+                empty = not any(forms)
+                if message.id and empty:
                     message.string = message.id
         out = BytesIO()
         write_po(
@@ -101,7 +105,13 @@ def problems() -> list[str]:
         for msgid in sorted(wanted - set(have), key=str):
             found.append(f"{locale}: missing {msgid!r}")
         for msgid, message in have.items():
-            if msgid in wanted and (not message.string or message.fuzzy):
+            # A plural message's string is a tuple: every form must be there.
+            strings = (
+                message.string
+                if isinstance(message.string, tuple)
+                else (message.string,)
+            )
+            if msgid in wanted and (not all(strings) or message.fuzzy):
                 found.append(f"{locale}: untranslated {msgid!r}")
     return found
 

@@ -56,9 +56,11 @@ def add_org(code: str, name: str, kind: str, parent: str | None = None,
             locality: str | None = None) -> Organisation:
     code = code.strip()
     if not code or len(code) > 64 or any(ch.isspace() or ch == "/" for ch in code):
-        raise ValidationError("An organisation code is 1-64 characters without spaces or '/'.")
+        raise ValidationError("An organisation code is 1-64 characters without spaces or '/'.",
+                              details={"field": "code"})
     if db.session.scalar(select(Organisation).where(Organisation.code == code)):
-        raise Conflict(f"An organisation with code {code!r} exists already.")
+        raise Conflict(f"An organisation with code {code!r} exists already.",
+                       details={"field": "code"})
     parent_org = org_by_code(parent) if parent else None
     kind_value = OrgKind(kind)
     if kind_value is not OrgKind.CITY and parent_org is None and kind_value is not OrgKind.COMMUNITY:
@@ -73,11 +75,13 @@ def add_user(username: str, password: str | None, *, display_name: str = "",
              roles: list[tuple[str, str]] | None = None) -> User:
     username = username.strip()
     if not username or len(username) > 64:
-        raise ValidationError("A username is 1-64 characters.")
+        raise ValidationError("A username is 1-64 characters.", details={"field": "username"})
     if db.session.scalar(select(User).where(User.username == username)):
-        raise Conflict(f"A user named {username!r} exists already.")
+        raise Conflict(f"A user named {username!r} exists already.",
+                       details={"field": "username"})
     if password is not None and len(password) < 8:
-        raise ValidationError("A password needs at least 8 characters.")
+        raise ValidationError("A password needs at least 8 characters.",
+                              details={"field": "password"})
     user = User(username=username, display_name=display_name or username,
                 password_hash=hash_password(password) if password else None)
     for org_code, role in roles or []:
@@ -145,8 +149,8 @@ def authenticate(username: str, password: str) -> User | None:
     return user
 
 
-def change_password(user: User, current: str, new: str) -> None:
-    """Replace *user*'s password; the caller commits.
+def change_password(user: User, current: str, new: str) -> User:
+    """Replace *user*'s password and return the user; the caller commits.
 
     :raises ValidationError: with ``details["field"]`` naming the wrong field
         (``current_password`` or ``new_password``).
@@ -161,6 +165,7 @@ def change_password(user: User, current: str, new: str) -> None:
             details={"field": "new_password"},
         )
     user.password_hash = hash_password(new)
+    return user
 
 
 # -- administration, scoped to what the principal administers -------------------------

@@ -34,9 +34,13 @@ def init_web(app: Flask) -> None:
     from repo_app import auth  # noqa: F401 - registers Flask-Login's user loader
     from repo_app.web import access, accounts, admin, assets, headers, i18n, nav, pages
 
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    # Flask has defaults for these, so they are set, not defaulted. A session lasts
+    # 12 hours from the last request (Flask refreshes the cookie on each one).
+    app.config.update(
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
     # The token lives as long as the session: a form left open for an afternoon
     # still sends, and an expired session is handled by repo_app.web.access.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -44,9 +48,6 @@ def init_web(app: Flask) -> None:
     # session requests are checked in repo_app.auth. Pages are checked below.
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     app.config.setdefault("BABEL_DEFAULT_LOCALE", i18n.DEFAULT_LOCALE)
-    # Our own CSS and JavaScript are linked with a content hash (assets.asset_url), so
-    # browsers may keep them: a slow school link fetches them once.
-    app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", timedelta(days=365))
 
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)

@@ -12,12 +12,10 @@ from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from repo_app.auth import SessionUser
-from repo_app.errors import ValidationError
-from repo_app.extensions import db
 from repo_app.services import accounts
 from repo_app.web import nav
 from repo_app.web.access import login_required, pop_next
-from repo_app.web.forms import LoginForm, PasswordChangeForm
+from repo_app.web.forms import LoginForm, PasswordChangeForm, commit_or_show
 
 bp = Blueprint("accounts", __name__)
 
@@ -64,20 +62,17 @@ def password() -> Response | str:
     form = PasswordChangeForm()
     if form.validate_on_submit():
         user = current_user.user
-        try:
-            accounts.change_password(
+        changed = commit_or_show(
+            form,
+            lambda: accounts.change_password(
                 user, form.current_password.data or "", form.new_password.data or ""
-            )
-        except ValidationError as exc:
-            field = exc.details.get("field", "")
-            message = (
-                _("The current password is wrong.")
-                if field == "current_password"
-                else _("Choose a longer password.")
-            )
-            form.fail(field, message)
-        else:
-            db.session.commit()
+            ),
+            {
+                "current_password": _("The current password is wrong."),
+                "new_password": _("Choose a longer password."),
+            },
+        )
+        if changed is not None:
             # Sessions remember a fingerprint of the password: every other session of
             # this user ends now; this one goes on under the new fingerprint.
             login_user(SessionUser(user))

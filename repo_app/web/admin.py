@@ -18,14 +18,19 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, Regexp
 
 from repo_app.auth import current_principal
-from repo_app.errors import Conflict, KejianError, ValidationError
+from repo_app.errors import Conflict, KejianError
 from repo_app.extensions import db
 from repo_app.models import Locality, Organisation, OrgKind, Role
 from repo_app.runtime import runtime
 from repo_app.services import accounts
 from repo_app.web import nav
 from repo_app.web.access import role_required
-from repo_app.web.forms import KejianForm, PasswordChangeForm, required
+from repo_app.web.forms import (
+    KejianForm,
+    PasswordChangeForm,
+    commit_or_show,
+    required,
+)
 from repo_app.web.i18n import vocab_lang
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -114,12 +119,6 @@ class UserForm(RoleForm):
     password = PasswordChangeForm.new_password  # same rules as a password change
 
 
-def _fail_from(form: KejianForm, exc: KejianError, messages: dict[str, str]) -> None:
-    """Put a service error next to the field it names, in the page's language."""
-    field = str(exc.details.get("field", ""))
-    form.fail(field or "form", messages.get(field, messages.get("", exc.message)))
-
-
 @bp.get("/")
 @admin_required
 def index() -> str:
@@ -140,11 +139,12 @@ def orgs() -> str:
 
 def _tree(orgs: list[Organisation]) -> list[dict[str, Any]]:
     """Nest *orgs* under their parents; those whose parent is outside are roots."""
-    nodes = {o.id: {"org": o, "children": []} for o in orgs}
-    roots = []
+    children: dict[int, list[dict[str, Any]]] = {o.id: [] for o in orgs}
+    roots: list[dict[str, Any]] = []
     for org in orgs:
-        parent = nodes.get(org.parent_id or -1)
-        (parent["children"] if parent else roots).append(nodes[org.id])
+        node = {"org": org, "children": children[org.id]}
+        siblings = children.get(org.parent_id) if org.parent_id else None
+        (roots if siblings is None else siblings).append(node)
     return roots
 
 
@@ -159,33 +159,24 @@ def org_new() -> Response | str:
     if request.method == "GET" and not form.restored and request.args.get("parent"):
         form.parent.data = request.args["parent"]
     if form.validate_on_submit():
-        try:
-            org = accounts.add_org_by(
+        org = commit_or_show(
+            form,
+            lambda: accounts.add_org_by(
                 principal,
                 form.code.data or "",
                 form.name.data or "",
                 form.kind.data or "",
                 form.parent.data or "",
                 form.locality.data or None,
-            )
-            db.session.commit()
-        except Conflict:
-            db.session.rollback()
-            form.fail("code", _("This code is taken; choose another."))
-        except ValidationError as exc:
-            db.session.rollback()
-            _fail_from(
-                form,
-                exc,
-                {
-                    "kind": _("Only districts and schools can be added here."),
-                    "parent": _(
-                        "A district belongs to the city; a school to a district."
-                    ),
-                    "": _("Use 1 to 64 letters, digits, dots, dashes or underscores."),
-                },
-            )
-        else:
+            ),
+            {
+                "code:conflict": _("This code is taken; choose another."),
+                "code": _("Use 1 to 64 letters, digits, dots, dashes or underscores."),
+                "kind": _("Only districts and schools can be added here."),
+                "parent": _("A district belongs to the city; a school to a district."),
+            },
+        )
+        if org is not None:
             flash(_("%(name)s has been added.", name=org.name), "ok")
             return redirect(url_for("admin.orgs"), code=303)
     return render_template("admin/org_new.html", form=form)
@@ -206,23 +197,19 @@ def user_new() -> Response | str:
     form = UserForm()
     form.org.choices = _org_choices(accounts.administered_orgs(principal))
     if form.validate_on_submit():
-        try:
-            user = accounts.add_user_by(
+        user = commit_or_show(
+            form,
+            lambda: accounts.add_user_by(
                 principal,
                 form.username.data or "",
                 form.password.data or "",
                 form.org.data or "",
                 form.role.data or "",
                 display_name=form.display_name.data or "",
-            )
-            db.session.commit()
-        except Conflict:
-            db.session.rollback()
-            form.fail("username", _("This username is taken; choose another."))
-        except ValidationError as exc:
-            db.session.rollback()
-            form.fail("form", exc.message)
-        else:
+            ),
+            {"username:conflict": _("This username is taken; choose another.")},
+        )
+        if user is not None:
             flash(_("%(name)s has been added.", name=user.username), "ok")
             return redirect(url_for("admin.user", user_id=user.id), code=303)
     return render_template("admin/user_new.html", form=form)
@@ -236,15 +223,14 @@ def user(user_id: int) -> Response | str:
     form = RoleForm()
     form.org.choices = _org_choices(accounts.administered_orgs(principal))
     if form.validate_on_submit():
-        try:
-            accounts.grant_role(
+        granted = commit_or_show(
+            form,
+            lambda: accounts.grant_role(
                 principal, person, form.org.data or "", form.role.data or ""
-            )
-            db.session.commit()
-        except Conflict:
-            db.session.rollback()
-            form.fail("role", _("This person has this role there already."))
-        else:
+            ),
+            {"role": _("This person has this role there already.")},
+        )
+        if granted is not None:
             flash(_("The role has been granted."), "ok")
             return redirect(url_for("admin.user", user_id=user_id), code=303)
     return render_template(

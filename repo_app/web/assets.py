@@ -1,9 +1,9 @@
 """Links to static files that browsers may cache for a year.
 
 ``asset_url("css/kejian.css")`` adds ``?v=`` with a digest of the file's content, so a
-changed file gets a new address and the old one can be cached for good
-(``SEND_FILE_MAX_AGE_DEFAULT``). Vendor files built from npm
-(``static/vendor/``, see ``frontend/``) are linked the same way.
+changed file gets a new address and the old one can be cached for good: a slow school
+link fetches each file once. Vendor files built from npm (``static/vendor/``, see
+``frontend/``) are linked the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Flask, current_app, url_for
+from flask import Flask, Response, current_app, request, url_for
 
 
 @lru_cache(maxsize=256)
@@ -38,3 +38,18 @@ def asset_url(filename: str) -> str:
 
 def init_assets(app: Flask) -> None:
     app.jinja_env.globals["asset_url"] = asset_url
+
+    @app.after_request
+    def _cache_versioned(response: Response) -> Response:
+        # Only addresses made by asset_url carry ?v=; a bare /static/ address may
+        # change under the same name and is revalidated as Flask does by default.
+        if (
+            request.endpoint == "static"
+            and request.args.get("v")
+            and response.status_code == 200
+        ):
+            response.cache_control.public = True
+            response.cache_control.max_age = 365 * 24 * 3600
+            response.cache_control.immutable = True
+            response.cache_control.no_cache = None
+        return response

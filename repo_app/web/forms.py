@@ -9,7 +9,8 @@ session expired while it was open, the values typed come back after signing in (
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask import request
 from flask_babel import lazy_gettext as _l
@@ -17,8 +18,12 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from repo_app.errors import Conflict, ValidationError
+from repo_app.extensions import db
 from repo_app.services.accounts import MIN_PASSWORD
 from repo_app.web import drafts
+
+T = TypeVar("T")
 
 
 class KejianForm(FlaskForm):
@@ -50,6 +55,30 @@ class KejianForm(FlaskForm):
             self.form_errors.append(message)
             return
         target.errors = [*target.errors, message]  # type: ignore[has-type]
+
+
+def commit_or_show(
+    form: KejianForm, action: Callable[[], T], messages: Mapping[str, str]
+) -> T | None:
+    """Run *action* (one service call), commit, and return its result.
+
+    When the service refuses the input (:class:`~repo_app.errors.ValidationError` or
+    :class:`~repo_app.errors.Conflict`), roll back, show the refusal next to the field
+    its ``details["field"]`` names (or above the form) and return None. The message
+    shown is ``messages["<field>:<error code>"]``, else ``messages["<field>"]`` (texts
+    in the page's language), else the service's own message. Other errors (not found,
+    forbidden) go on to the error page.
+    """
+    try:
+        result = action()
+        db.session.commit()
+    except (ValidationError, Conflict) as exc:
+        db.session.rollback()
+        field = str(exc.details.get("field") or "")
+        message = messages.get(f"{field}:{exc.code}") or messages.get(field)
+        form.fail(field or "form", message or exc.message)
+        return None
+    return result
 
 
 def required() -> DataRequired:

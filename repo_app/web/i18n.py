@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, redirect, request
 from flask_babel import get_locale
+from werkzeug.wrappers import Response
 
 DEFAULT_LOCALE = "zh_CN"
 #: Locale code -> (BCP 47 tag for ``lang=`` attributes, the language's own name).

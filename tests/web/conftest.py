@@ -207,7 +207,16 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+def csp_violations() -> list[str]:
+    """The Content-Security-Policy violations ``page`` reported; a test that causes
+    one on purpose clears this list."""
+    return []
+
+
+@pytest.fixture
+def page(
+    browser: Any, live_server: LiveServer, csp_violations: list[str]
+) -> Iterator[Any]:
     """A fresh page (own cookies and cache) on the live server, in Chinese, 1280x800.
 
     Fails the test when the page reports a Content-Security-Policy violation.
@@ -219,16 +228,15 @@ def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     )
     context.set_default_timeout(15_000)
     page = context.new_page()
-    violations: list[str] = []
 
     def watch(message: Any) -> None:
         if message.type == "error" and "Content Security Policy" in message.text:
-            violations.append(message.text)
+            csp_violations.append(message.text)
 
     page.on("console", watch)
     yield page
     context.close()
-    assert not violations, f"Content-Security-Policy violations: {violations}"
+    assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"
 
 
 @pytest.fixture

@@ -60,14 +60,13 @@ from typing import Any
 import tantivy
 
 from indexer import analysis
+from indexer.engines import common, tantivy_order
 from indexer.engines.base import (
     ACL_ALL,
     FACET_FIELDS,
-    SORTS,
     TEXT_FIELDS,
     Hit,
     IndexOutdated,
-    QueryError,
     Rebuild,
     SearchEngine,
     SearchEngineError,
@@ -79,7 +78,7 @@ from indexer.engines.base import (
 log = logging.getLogger("kejian.search")
 
 #: Bump when the schema or the analysis changes; an older index must be rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MARKER_FILE = "kejian-index.json"
 
 #: Names inside the index directory (see the module's description of the layout).
@@ -93,8 +92,6 @@ _GENERATION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 #: write that still fails is kept in the outbox and retried later.
 WRITE_ATTEMPTS = 3
 
-#: Results can be paged up to this depth (``offset + limit``).
-MAX_RESULT_WINDOW = 10_000
 #: Values returned per facet; counts are exact while a field has fewer values than
 #: ten times this in each index segment.
 FACET_SIZE = 100
@@ -128,9 +125,12 @@ _DATE_FIELDS = ("created_at", "updated_at")
 def build_schema() -> tantivy.Schema:
     """The index layout; changing it means bumping :data:`SCHEMA_VERSION`."""
     builder = tantivy.SchemaBuilder()
+    # The id is a fast field too: runs of equal sort values are ordered by it, and
+    # id_key filters them by it (see indexer.engines.tantivy_order).
     builder.add_text_field(
-        "id", stored=True, tokenizer_name="raw", index_option="basic"
+        "id", stored=True, tokenizer_name="raw", index_option="basic", fast=True
     )
+    builder.add_unsigned_field(tantivy_order.ID_KEY_FIELD, fast=True)
     builder.add_text_field("acl", tokenizer_name="raw", index_option="basic")
     for name in ("status", "visibility"):
         builder.add_text_field(
@@ -162,6 +162,16 @@ def build_schema() -> tantivy.Schema:
 
 #: ``(inode, mtime in ns, size)`` of a file: a replaced or rewritten file changes it.
 Stamp = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class _Filters:
+    """What a search keeps besides its words."""
+
+    #: Access.
+    fixed: list[tantivy.Query]
+    #: Facet field -> the values it accepts (one of them is enough).
+    accepted: dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -668,6 +678,7 @@ class TantivyEngine(SearchEngine):
 
         doc = tantivy.Document()
         doc.add_text("id", doc_id)
+        doc.add_unsigned(tantivy_order.ID_KEY_FIELD, tantivy_order.id_key(doc_id))
         for name in ("acl", "status", "visibility", *FACET_FIELDS):
             for value in _values(document.get(name)):
                 doc.add_text(name, value)
@@ -708,73 +719,74 @@ class TantivyEngine(SearchEngine):
         Every word must match; when no visible document has them all, documents with
         any of them are returned instead. Hits sorted by date or downloads carry a
         score of 0. A query without words lists documents newest first.
-        """
-        facets = _check_query(query)
-        plan = analysis.plan_query(query.text or "", analysis.default_synonyms())
-        access = self._access_clause(query.acl)
-        if access is None:
-            return SearchResult(0, [], {name: [] for name in facets})
 
-        filters = [access, *self._filter_clauses(query.filters)]
-        searcher = self._searcher()
+        Order, pages and cursors are those of :mod:`~indexer.engines.tantivy_order`.
+        A cursor is ``[score, id]`` for relevance, ``[second, id]`` for newest (the
+        Unix time of ``updated_at`` in whole seconds, ``None`` for an undated
+        document) and ``[downloads, id]`` for popular. Cursors page on without limit
+        by newest and popular, and up to
+        :data:`~indexer.engines.tantivy_order.RELEVANCE_DEPTH` hits deep by
+        relevance.
+
+        :raises QueryError: for a query that cannot run, a malformed cursor, or a
+            relevance cursor deeper than ``RELEVANCE_DEPTH``.
+        :raises SearchUnavailable: when the index cannot be read.
+        """
+        facets = common.check_query(query)
+        plan = analysis.plan_query(query.text or "", analysis.default_synonyms())
         sort = query.sort
         if not plan and sort == "relevance":
             # Without words every score is equal; browsing shows the newest first.
             sort = "newest"
+        after = tantivy_order.parse_cursor(sort, query.search_after)
+        access = self._access_clause(query.acl)
+        if access is None:
+            return SearchResult(0, [], {name: [] for name in facets})
 
+        filters = self._filters(query, access)
+        clauses = self._clauses(filters)
+
+        searcher = self._searcher()
+        pager = tantivy_order.Pager(searcher, self._schema)
         with _vendor_errors("search"):
-            matching = self._matching_query(plan, filters, conjunction=True)
-            result = self._run(searcher, self._scored(matching, plan), query, sort)
-            if _total(result) == 0 and len(plan.parts) > 1:
+            for conjunction in (True, False):
+                matching = self._matching_query(plan, clauses, conjunction=conjunction)
+                ranked = (
+                    self._scored(matching, plan) if sort == "relevance" else matching
+                )
+                page = pager.page(
+                    sort,
+                    ranked=ranked,
+                    matching=matching,
+                    offset=query.offset,
+                    limit=query.limit,
+                    after=after,
+                )
                 # Nothing has every word: show what has any of them (a misspelt word
                 # then does not empty the page), best matches first.
-                matching = self._matching_query(plan, filters, conjunction=False)
-                result = self._run(searcher, self._scored(matching, plan), query, sort)
+                if page.total or len(plan.parts) < 2:
+                    break
 
             highlighter = analysis.Highlighter(plan.terms if query.highlight else ())
             hits = [
-                self._hit(searcher, score, address, highlighter, sort)
-                for score, address in result.hits[: query.limit]
+                self._hit(searcher, entry, highlighter, sort) for entry in page.entries
             ]
-            total = _total(result)
-            counts = self._facet_counts(searcher, matching, facets, total)
-        return SearchResult(total, hits, counts)
-
-    def _run(
-        self,
-        searcher: tantivy.Searcher,
-        tantivy_query: tantivy.Query,
-        query: SearchQuery,
-        sort: str,
-    ) -> tantivy.SearchResult:
-        # tantivy panics on a limit of 0; one hit is fetched and dropped instead.
-        limit = max(query.limit, 1)
-        if sort == "relevance":
-            return searcher.search(
-                tantivy_query, limit, count=True, offset=query.offset
-            )
-        field = "updated_at" if sort == "newest" else "downloads"
-        return searcher.search(
-            tantivy_query,
-            limit,
-            count=True,
-            offset=query.offset,
-            order_by_field=field,
-            order=tantivy.Order.Desc,
+            counts = self._facet_counts(searcher, facets, matching, page.total)
+        cursor = (
+            tantivy_order.cursor_for(page.entries[-1], hits[-1].id) if hits else None
         )
+        return SearchResult(page.total, hits, counts, cursor)
 
     def _hit(
         self,
         searcher: tantivy.Searcher,
-        score: Any,
-        address: tantivy.DocAddress,
+        entry: tantivy_order.Entry,
         highlighter: analysis.Highlighter,
         sort: str,
     ) -> Hit:
-        stored = searcher.doc(address)
-        hit = Hit(
-            id=stored["id"][0], score=float(score) if sort == "relevance" else 0.0
-        )
+        stored = searcher.doc(entry.address)
+        score = entry.value if sort == "relevance" and entry.value is not None else 0
+        hit = Hit(id=stored["id"][0], score=float(score))
         if not highlighter:
             return hit
 
@@ -792,30 +804,15 @@ class TantivyEngine(SearchEngine):
     def _facet_counts(
         self,
         searcher: tantivy.Searcher,
-        tantivy_query: tantivy.Query,
         facets: Sequence[str],
+        results: tantivy.Query,
         total: int,
     ) -> dict[str, list[tuple[str, int]]]:
         if not facets or total == 0:
             return {name: [] for name in facets}
 
-        request = {
-            name: {
-                "terms": {
-                    "field": name,
-                    "size": FACET_SIZE,
-                    "segment_size": FACET_SIZE * 10,
-                }
-            }
-            for name in facets
-        }
-        answer = searcher.aggregate(tantivy_query, request)
-        counts: dict[str, list[tuple[str, int]]] = {}
-        for name in facets:
-            buckets = answer.get(name, {}).get("buckets", [])
-            pairs = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
-            counts[name] = sorted(pairs, key=lambda pair: (-pair[1], pair[0]))
-        return counts
+        answer = searcher.aggregate(results, _terms(facets))
+        return _read_counts(answer, {name: () for name in facets})
 
     # -------------------------------------------------------- query building
 
@@ -829,15 +826,21 @@ class TantivyEngine(SearchEngine):
             return tantivy.Query.all_query()
         return self._any_value("acl", tokens)
 
-    def _filter_clauses(
-        self, filters: Mapping[str, Sequence[str]]
-    ) -> list[tantivy.Query]:
-        clauses = []
-        for name, accepted in filters.items():
-            values = sorted(set(_values(accepted)))
+    def _filters(self, query: SearchQuery, access: tantivy.Query) -> _Filters:
+        """The query's filters, *access* among them."""
+        fixed = [access]
+        accepted = {}
+        for name, given in query.filters.items():
+            values = sorted(set(_values(given)))
             if values:
-                clauses.append(self._any_value(name, values))
-        return clauses
+                accepted[name] = values
+        return _Filters(fixed, accepted)
+
+    def _clauses(self, filters: _Filters) -> list[tantivy.Query]:
+        """Every clause of *filters*."""
+        return filters.fixed + [
+            self._any_value(name, values) for name, values in filters.accepted.items()
+        ]
 
     def _any_value(self, field: str, values: Sequence[str]) -> tantivy.Query:
         # Term queries rather than a term-set query: those skip through their
@@ -1182,34 +1185,34 @@ def _vendor_errors(action: str) -> Iterator[None]:
         raise SearchEngineError(f"could not {action}: tantivy failed: {exc}") from None
 
 
-def _total(result: tantivy.SearchResult) -> int:
-    """Documents matched by a search run with ``count=True``."""
-    # tantivy-py 0.27 sets the count but its type stubs do not declare it.
-    return int(result.count)  # type: ignore[attr-defined]
+def _terms(names: Iterable[str]) -> dict[str, Any]:
+    """A terms aggregation for each facet field of *names*."""
+    return {
+        name: {
+            "terms": {
+                "field": name,
+                "size": FACET_SIZE,
+                "segment_size": FACET_SIZE * 10,
+            }
+        }
+        for name in names
+    }
 
 
-def _check_query(query: SearchQuery) -> list[str]:
-    """Validate what the caller asked for; return the facet fields to count."""
-    if query.sort not in SORTS:
-        raise QueryError(f"unknown sort {query.sort!r}; use one of {', '.join(SORTS)}")
-
-    for name, value in (("offset", query.offset), ("limit", query.limit)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise QueryError(f"{name} must be a non-negative integer, got {value!r}")
-    if query.offset + query.limit > MAX_RESULT_WINDOW:
-        raise QueryError(
-            f"results can be paged up to {MAX_RESULT_WINDOW} (offset + limit); "
-            "narrow the search with filters"
-        )
-
-    if not isinstance(query.text, str | None):
-        raise QueryError("the search text must be a string")
-
-    facets = [query.facets] if isinstance(query.facets, str) else list(query.facets)
-    for name in [*facets, *query.filters]:
-        if name not in FACET_FIELDS:
-            raise QueryError(f"{name!r} cannot be filtered or counted")
-    return list(dict.fromkeys(facets))
+def _read_counts(
+    answer: Mapping[str, Any], paths: Mapping[str, Sequence[str]]
+) -> dict[str, list[tuple[str, int]]]:
+    """Facet counts from an aggregation *answer*, each field's found under its
+    path of enclosing aggregations."""
+    counts = {}
+    for name, path in paths.items():
+        node = answer
+        for key in path:
+            node = node.get(key, {})
+        buckets = node.get(name, {}).get("buckets", [])
+        pairs = [(str(bucket["key"]), int(bucket["doc_count"])) for bucket in buckets]
+        counts[name] = common.facet_counts(pairs)
+    return counts
 
 
 def _prefix_regex(prefix: str) -> str:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,6 +14,8 @@ import pytest
 from indexer.engines.base import (
     ACL_ALL,
     FACET_FIELDS,
+    MAX_RESULT_WINDOW,
+    Hit,
     QueryError,
     SearchEngine,
     SearchEngineError,
@@ -20,6 +25,8 @@ from indexer.engines.base import (
 MakeDoc = Callable[..., dict[str, Any]]
 
 EVERYONE = ["public", "org:s1", "org:s2", "user:7"]
+T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+SECOND = dt.timedelta(seconds=1)
 
 
 def found(engine: SearchEngine, text: str = "", **options: object) -> list[str]:
@@ -686,3 +693,292 @@ def test_any_query_text_runs(
 
     assert result.total >= 0
     engine.suggest(text, ["public"])
+
+
+# ----------------------------------------------------------------- tie-breaks
+
+
+def test_equal_sort_keys_come_in_id_order_as_strings(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    # Indexed in reverse and in separate calls, so that the index's own order of
+    # equal documents is not the order of their ids; "10" sorts before "9".
+    for doc_id in ["c", "9", "b", "10", "a"]:
+        engine.index([make_doc(doc_id, title="分数", downloads=3)])
+    engine.index(
+        [
+            make_doc(
+                "top",
+                title="分数",
+                keywords=["分数"],  # one more field with the word: a higher score
+                updated_at=T0 + SECOND,
+                downloads=4,
+            )
+        ]
+    )
+    equal = ["10", "9", "a", "b", "c"]
+
+    assert found(engine, "分数") == ["top", *equal]
+    assert found(engine, "分数", sort="newest") == ["top", *equal]
+    assert found(engine, "分数", sort="popular") == ["top", *equal]
+    assert found(engine, "", sort="newest") == ["top", *equal]
+
+
+def test_equal_scores_rank_by_id(engine: SearchEngine, make_doc: MakeDoc) -> None:
+    for doc_id in ["z", "y", "x", "w"]:
+        engine.index([make_doc(doc_id, title="三角形", text="全等")])
+
+    result = engine.search(SearchQuery(text="三角形", acl=["public"]))
+
+    assert [hit.id for hit in result.hits] == ["w", "x", "y", "z"]
+    assert len({hit.score for hit in result.hits}) == 1
+
+
+# --------------------------------------------------------------------- paging
+
+
+def _paging_docs(make_doc: MakeDoc) -> list[dict[str, Any]]:
+    """63 documents with few distinct dates, download counts and scores, so that
+    most sort keys are shared; some are hidden from the public or of another
+    subject, some undated."""
+    docs = []
+    for i in range(63):
+        docs.append(
+            make_doc(
+                f"d{i}",
+                title="单元 测试" + " 练习" * (i % 3),
+                updated_at=None if i % 10 == 0 else T0 + dt.timedelta(days=i % 4),
+                downloads=i % 5,
+                acl=["org:s9"] if i % 7 == 3 else ["public"],
+                subject="physics" if i % 6 == 1 else "math",
+            )
+        )
+    return docs
+
+
+def _expected_order(docs: list[dict[str, Any]], sort: str) -> list[str]:
+    if sort == "popular":
+        return [d["id"] for d in sorted(docs, key=lambda d: (-d["downloads"], d["id"]))]
+
+    def newest(doc: dict[str, Any]) -> tuple[bool, float, str]:
+        moment = doc["updated_at"]
+        return (moment is None, -moment.timestamp() if moment else 0.0, doc["id"])
+
+    return [d["id"] for d in sorted(docs, key=newest)]
+
+
+def _page_through(
+    engine: SearchEngine, query: SearchQuery, *, limit: int
+) -> tuple[list[str], set[int]]:
+    """Every hit of *query*, page by page with cursors; and the totals seen."""
+    seen: list[str] = []
+    totals: set[int] = set()
+    cursor = None
+    for _ in range(1_000):
+        result = engine.search(replace(query, limit=limit, search_after=cursor))
+        totals.add(result.total)
+        if not result.hits:
+            assert result.cursor is None
+            return seen, totals
+        seen += [hit.id for hit in result.hits]
+        cursor = result.cursor
+        assert cursor is not None
+        # Cursors survive a trip through JSON (an API hands them to browsers).
+        cursor = json.loads(json.dumps(cursor))
+    raise AssertionError("paging did not end")
+
+
+def _in_kejian_order(hits: list[Hit]) -> bool:
+    """Whether *hits* come by score, highest first, then by id."""
+    return all(
+        (a.score, b.id) > (b.score, a.id) or (a.score == b.score and a.id < b.id)
+        for a, b in itertools.pairwise(hits)
+    )
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
+def test_cursors_cover_every_visible_result_once(
+    engine: SearchEngine, make_doc: MakeDoc, sort: str
+) -> None:
+    docs = _paging_docs(make_doc)
+    engine.index(docs[:30])
+    engine.index(docs[30:])
+    visible = [d for d in docs if d["acl"] == ["public"] and d["subject"] == "math"]
+    query = SearchQuery(
+        text="单元 测试", sort=sort, filters={"subject": ["math"]}, acl=["public"]
+    )
+
+    paged, totals = _page_through(engine, query, limit=7)
+    whole = engine.search(replace(query, limit=100))
+
+    # Every visible match once, none hidden, in the order of one long page.
+    assert totals == {len(visible)}
+    assert sorted(paged) == sorted(d["id"] for d in visible)
+    assert paged == [hit.id for hit in whole.hits]
+    if sort == "relevance":
+        assert _in_kejian_order(whole.hits)
+    else:
+        assert paged == _expected_order(visible, sort)
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
+def test_offset_pages_with_shared_keys_cover_the_results_once(
+    engine: SearchEngine, make_doc: MakeDoc, sort: str
+) -> None:
+    docs = _paging_docs(make_doc)
+    engine.index(docs[:30])
+    engine.index(docs[30:])
+    query = SearchQuery(text="单元", sort=sort, acl=[ACL_ALL])
+
+    pages = [
+        [hit.id for hit in engine.search(replace(query, offset=o, limit=9)).hits]
+        for o in range(0, 63, 9)
+    ]
+
+    whole = engine.search(replace(query, limit=100))
+    assert [doc for page in pages for doc in page] == [hit.id for hit in whole.hits]
+    if sort == "relevance":
+        assert _in_kejian_order(whole.hits)
+    else:
+        assert [hit.id for hit in whole.hits] == _expected_order(docs, sort)
+
+
+def test_a_cursor_from_a_wider_view_reveals_nothing_hidden(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc(f"d{i}", downloads=10 - i, acl=["org:s9"] if i % 2 else ["public"])
+            for i in range(8)
+        ]
+    )
+    # The system's cursor stops on d3, which only school s9 may see.
+    system = engine.search(SearchQuery(sort="popular", limit=4, acl=[ACL_ALL]))
+    assert [hit.id for hit in system.hits] == ["d0", "d1", "d2", "d3"]
+
+    public = engine.search(
+        SearchQuery(sort="popular", acl=["public"], search_after=system.cursor)
+    )
+
+    assert [hit.id for hit in public.hits] == ["d4", "d6"]
+    assert public.total == 4
+
+
+def test_cursors_page_on_from_dated_to_undated_documents(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [make_doc(f"u{i}", updated_at=None) for i in range(3)]
+        + [make_doc(f"d{i}", updated_at=T0 + i * SECOND) for i in range(3)]
+    )
+
+    paged, _ = _page_through(engine, SearchQuery(sort="newest"), limit=2)
+
+    assert paged == ["d2", "d1", "d0", "u0", "u1", "u2"]
+
+
+def test_cursors_tell_apart_ids_that_share_a_long_prefix(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    ids = [f"kejian-resource-{i}" for i in range(25)]
+    engine.index([make_doc(i, title="分数", downloads=7) for i in reversed(ids)])
+
+    for sort in ("relevance", "newest", "popular"):
+        query = SearchQuery(text="分数", sort=sort)
+        paged, _ = _page_through(engine, query, limit=4)
+
+        assert paged == sorted(ids), sort
+
+
+def test_cursors_page_past_the_offset_window(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    # Tiny documents, indexed in one call; dates and downloads shared in threes.
+    total = MAX_RESULT_WINDOW + 50
+    docs = [
+        {
+            "id": f"r{i}",
+            "acl": ["public"],
+            "updated_at": T0 + (i // 3) * SECOND,
+            "downloads": i // 3 % 100,
+        }
+        for i in range(total)
+    ]
+    engine.index(docs)
+
+    for sort in ("newest", "popular"):
+        paged, totals = _page_through(engine, SearchQuery(sort=sort), limit=2_500)
+
+        assert totals == {total}
+        assert paged == _expected_order(docs, sort)
+
+
+# ------------------------------------------------------------ cursor checks
+
+MALFORMED_CURSORS: list[Any] = [
+    "garbage",
+    b"garbage",
+    12,
+    {"score": 1.0, "id": "a"},
+    [],
+    ["a"],
+    [1, "a", "extra"],
+    [1, 2],
+    [1, None],
+    [[1], "a"],
+    [{"score": 1}, "a"],
+    [True, "a"],
+    ["1", "a"],
+]
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
+@pytest.mark.parametrize(
+    "cursor", MALFORMED_CURSORS, ids=[repr(c) for c in MALFORMED_CURSORS]
+)
+def test_a_malformed_cursor_is_a_query_error(
+    engine: SearchEngine, make_doc: MakeDoc, sort: str, cursor: Any
+) -> None:
+    engine.index([make_doc("a", title="分数")])
+
+    with pytest.raises(QueryError):
+        engine.search(SearchQuery(text="分数", sort=sort, search_after=cursor))
+
+
+@pytest.mark.parametrize(
+    ("sort", "cursor"),
+    [
+        ("relevance", [float("nan"), "a"]),
+        ("relevance", [float("inf"), "a"]),
+        ("popular", [2.5, "a"]),
+        ("newest", [2.5, "a"]),
+        ("newest", ["yesterday", "a"]),
+    ],
+)
+def test_a_cursor_with_a_key_of_another_kind_is_a_query_error(
+    engine: SearchEngine, make_doc: MakeDoc, sort: str, cursor: list[Any]
+) -> None:
+    engine.index([make_doc("a", title="分数")])
+
+    with pytest.raises(QueryError):
+        engine.search(SearchQuery(text="分数", sort=sort, search_after=cursor))
+
+
+def test_a_cursor_with_an_offset_is_a_query_error(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index([make_doc(f"d{i}", title="分数") for i in range(5)])
+    first = engine.search(SearchQuery(text="分数", limit=2))
+    assert first.cursor is not None
+
+    with pytest.raises(QueryError, match="offset"):
+        engine.search(
+            SearchQuery(text="分数", limit=2, offset=2, search_after=first.cursor)
+        )
+
+
+def test_no_hits_no_cursor(engine: SearchEngine, make_doc: MakeDoc) -> None:
+    engine.index([make_doc("a", title="分数")])
+
+    assert engine.search(SearchQuery(text="没有")).cursor is None
+    assert engine.search(SearchQuery(text="分数", limit=0)).cursor is None

@@ -1,23 +1,27 @@
 """What only the embedded engine does: share a directory between processes, hold the
-writer lock briefly, and refuse an index built with another layout."""
+writer lock briefly, refuse an index built with another layout, and build Kejian's
+order of hits from tantivy's."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tantivy
 
-from indexer.engines import open_engine
+from indexer.engines import open_engine, tantivy_order
 from indexer.engines.base import (
     IndexOutdated,
+    QueryError,
     SearchEngineError,
     SearchQuery,
     SearchUnavailable,
@@ -439,6 +443,90 @@ def test_an_index_from_before_generations_is_used_then_replaced(
         [POINTER_FILE, GENERATIONS_DIR, SWAP_LOCK_FILE]
     )
     assert TantivyEngine(path).ids() == {"new"}
+
+
+# --------------------------------------------------------- order and cursors
+
+
+def _ranked_docs(make_doc: MakeDoc) -> list[dict[str, Any]]:
+    """40 documents whose scores, dates and download counts repeat in runs."""
+    start = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    return [
+        make_doc(
+            f"d{i}",
+            title="勾股定理" + " 证明" * (i % 4),
+            updated_at=start + dt.timedelta(days=i % 5),
+            downloads=i % 3,
+        )
+        for i in range(40)
+    ]
+
+
+def _cursor_pages(engine: TantivyEngine, query: SearchQuery) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        result = engine.search(replace(query, search_after=cursor))
+        if not result.hits:
+            return seen
+        seen += [hit.id for hit in result.hits]
+        cursor = result.cursor
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
+def test_pages_keep_the_order_when_little_is_fetched_ahead(
+    tmp_path: Path, make_doc: MakeDoc, monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    # One hit fetched past a page and two before a relevance cursor: runs of equal
+    # keys are then completed from the index or by fetching deeper, every time.
+    monkeypatch.setattr(tantivy_order, "_LOOKAHEAD", 1)
+    monkeypatch.setattr(tantivy_order, "_FIRST_FETCH", 2)
+    engine = TantivyEngine(tmp_path / "index")
+    docs = _ranked_docs(make_doc)
+    engine.index(docs[:20])
+    engine.index(docs[20:])
+    query = SearchQuery(text="定理", sort=sort, limit=3)
+
+    whole = engine.search(replace(query, limit=100)).hits
+    by_offset = [
+        hit.id
+        for offset in range(0, 40, 3)
+        for hit in engine.search(replace(query, offset=offset)).hits
+    ]
+
+    order = [hit.id for hit in whole]
+    assert sorted(order) == sorted(doc["id"] for doc in docs)
+    assert by_offset == order
+    assert _cursor_pages(engine, query) == order
+    if sort == "relevance":
+        keys = [(-hit.score, hit.id) for hit in whole]
+        assert keys == sorted(keys)
+
+
+def test_relevance_cursors_go_as_deep_as_the_limit(
+    tmp_path: Path, make_doc: MakeDoc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tantivy_order, "RELEVANCE_DEPTH", 10)
+    monkeypatch.setattr(tantivy_order, "_FIRST_FETCH", 4)
+    engine = TantivyEngine(tmp_path / "index")
+    # The word once more in each: every score differs.
+    engine.index([make_doc(f"d{n:02}", text="分数 " * n) for n in range(1, 31)])
+    query = SearchQuery(text="分数", limit=3)
+
+    pages = []
+    cursor = None
+    with pytest.raises(QueryError, match="newest"):
+        while True:
+            result = engine.search(replace(query, search_after=cursor))
+            pages.append([hit.id for hit in result.hits])
+            cursor = result.cursor
+
+    # Pages while the cursor's place lies within the ten best; then a clear refusal.
+    assert pages == [
+        ["d30", "d29", "d28"],
+        ["d27", "d26", "d25"],
+        ["d24", "d23", "d22"],
+    ]
 
 
 # ------------------------------------------------------------------ factory

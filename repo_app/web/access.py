@@ -8,6 +8,7 @@ they typed is kept (:mod:`repo_app.web.drafts`) and shown again in the form.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from flask import Flask, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from repo_app.auth import current_principal
@@ -26,15 +28,21 @@ from repo_app.web.i18n import local_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+log = logging.getLogger(__name__)
+
 _NEXT_KEY = "next"
 
 
 def page_principal() -> Principal:
     """The principal for rendering a page: anonymous instead of an error when the
-    request's credentials are bad (the error page itself must render)."""
+    request's credentials are bad or the database is down (the error page that says
+    so must still render)."""
     try:
         return current_principal()
     except KejianError:
+        return Principal.anonymous()
+    except SQLAlchemyError:
+        log.warning("principal not loaded for the page: database error", exc_info=True)
         return Principal.anonymous()
 
 

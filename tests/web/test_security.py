@@ -145,3 +145,67 @@ def test_framing_can_be_allowed_per_view(app: Any) -> None:
         "frame-ancestors https://lms.example" in resp.headers["Content-Security-Policy"]
     )
     assert resp.headers.get("X-Frame-Options") != "DENY"
+
+
+# -- no stack trace, whatever happens --------------------------------------------------
+
+
+def test_unexpected_error_is_a_readable_page(app: Any, monkeypatch: Any) -> None:
+    from repo_app.web import pages
+
+    def broken() -> str:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setitem(app.view_functions, "pages.home", broken)
+    resp = app.test_client().get("/", headers={"Accept-Language": "zh-CN"})
+    assert resp.status_code == 500
+    html = resp.get_data(as_text=True)
+    assert "<h1>服务器出了问题</h1>" in html
+    assert "secret internals" not in html and "Traceback" not in html
+    assert pages.bp.name == "pages"
+
+
+def test_pages_render_while_the_database_is_down(client: Any, monkeypatch: Any) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from repo_app.web import access
+
+    def down() -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(access, "current_principal", down)
+    client.set_cookie("session", "x")
+    resp = client.get("/login")
+    assert resp.status_code == 200
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/users/%00",
+        "/lang/%E2%80%AE",
+        "/login?next=%00",
+        "/admin/orgs/new?parent=%FF",
+    ],
+)
+def test_odd_addresses_are_no_server_error(pages: Pages, world: Any, path: str) -> None:
+    pages.login("cityadmin")
+    assert pages.get(path).status_code < 500
+
+
+def test_odd_form_values_are_no_server_error(pages: Pages, world: Any) -> None:
+    pages.login("cityadmin")
+    for value in ["\x00", "名" * 5000, "' OR 1=1 --", "<script>x</script>"]:
+        resp = pages.submit(
+            "/admin/orgs/new",
+            {
+                "name": value,
+                "code": value,
+                "kind": value,
+                "parent": value,
+                "locality": value,
+            },
+        )
+        assert resp.status_code == 200
+        assert "<script>x</script>" not in resp.get_data(as_text=True)

@@ -168,7 +168,7 @@ Stamp = tuple[int, int, int]
 class _Filters:
     """What a search keeps besides its words."""
 
-    #: Access.
+    #: Access and the date range.
     fixed: list[tantivy.Query]
     #: Facet field -> the values it accepts (one of them is enough).
     accepted: dict[str, list[str]]
@@ -726,7 +726,8 @@ class TantivyEngine(SearchEngine):
         document) and ``[downloads, id]`` for popular. Cursors page on without limit
         by newest and popular, and up to
         :data:`~indexer.engines.tantivy_order.RELEVANCE_DEPTH` hits deep by
-        relevance.
+        relevance. Dates are indexed to the second: ``date_from`` and ``date_to``
+        are cut to the second before they are compared.
 
         :raises QueryError: for a query that cannot run, a malformed cursor, or a
             relevance cursor deeper than ``RELEVANCE_DEPTH``.
@@ -829,6 +830,10 @@ class TantivyEngine(SearchEngine):
     def _filters(self, query: SearchQuery, access: tantivy.Query) -> _Filters:
         """The query's filters, *access* among them."""
         fixed = [access]
+        dates = self._date_clause(query.date_from, query.date_to)
+        if dates is not None:
+            fixed.append(dates)
+
         accepted = {}
         for name, given in query.filters.items():
             values = sorted(set(_values(given)))
@@ -841,6 +846,41 @@ class TantivyEngine(SearchEngine):
         return filters.fixed + [
             self._any_value(name, values) for name, values in filters.accepted.items()
         ]
+
+    def _date_clause(
+        self, date_from: dt.datetime | None, date_to: dt.datetime | None
+    ) -> tantivy.Query | None:
+        """Documents updated at or after *date_from* and before *date_to*, to the
+        second; an undated document is outside every range."""
+        if date_from is None and date_to is None:
+            return None
+
+        lower = None if date_from is None else tantivy_order.epoch_second(date_from)
+        upper = None if date_to is None else tantivy_order.epoch_second(date_to)
+        first, last = tantivy_order.FIRST_SECOND, tantivy_order.LAST_SECOND
+        if (
+            (lower is not None and lower > last)
+            or (upper is not None and upper <= first)
+            or (lower is not None and upper is not None and lower >= upper)
+        ):
+            return tantivy.Query.empty_query()
+
+        # Bounds beyond the dates tantivy can hold leave that side open.
+        if lower is not None and lower < first:
+            lower = None
+        if upper is not None and upper > last:
+            upper = None
+        if lower is None and upper is None:
+            return tantivy.Query.exists_query("updated_at")
+        return tantivy.Query.range_query(
+            self._schema,
+            "updated_at",
+            tantivy.FieldType.Date,
+            lower_bound=tantivy_order.second_datetime(lower),
+            upper_bound=tantivy_order.second_datetime(upper),
+            # The end is excluded; tantivy wants an open end included.
+            include_upper=upper is None,
+        )
 
     def _any_value(self, field: str, values: Sequence[str]) -> tantivy.Query:
         # Term queries rather than a term-set query: those skip through their

@@ -142,6 +142,19 @@ def _valid_value(sort: str, value: Any) -> bool:
     return -_INT64 <= value < _INT64
 
 
+def epoch_second(moment: dt.datetime) -> int:
+    """The Unix second *moment* falls in (a naive datetime is UTC), at any date."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    # Subtracting never overflows, unlike moving datetime.max to UTC.
+    return (moment - _EPOCH) // dt.timedelta(seconds=1)
+
+
+def second_datetime(second: int | None) -> dt.datetime | None:
+    """The UTC datetime of a Unix second within tantivy's dates."""
+    return None if second is None else _EPOCH + dt.timedelta(seconds=second)
+
+
 def cursor_for(entry: Entry, doc_id: str) -> list[Any]:
     """The cursor that pages on after *entry*, whose document is *doc_id*."""
     return [entry.value, doc_id]

@@ -695,6 +695,74 @@ def test_any_query_text_runs(
     engine.suggest(text, ["public"])
 
 
+# ---------------------------------------------------------------- date range
+
+
+def _dated_docs(make_doc: MakeDoc) -> list[dict[str, Any]]:
+    return [
+        make_doc("before", updated_at=T0 - SECOND),
+        make_doc("from", updated_at=T0),
+        make_doc("inside", updated_at=T0 + SECOND),
+        make_doc("last", updated_at=T0 + dt.timedelta(days=1) - SECOND),
+        make_doc("to", updated_at=T0 + dt.timedelta(days=1)),
+        make_doc("undated", updated_at=None, created_at=None),
+    ]
+
+
+def test_date_range_includes_its_start_and_excludes_its_end(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(_dated_docs(make_doc))
+    day_after = T0 + dt.timedelta(days=1)
+
+    result = engine.search(
+        SearchQuery(date_from=T0, date_to=day_after, facets=["subject"], limit=100)
+    )
+
+    assert [hit.id for hit in result.hits] == ["last", "inside", "from"]
+    assert result.total == 3
+    assert result.facets["subject"] == [("math", 3)]
+    assert found(engine, date_from=day_after) == ["to"]
+    assert found(engine, date_to=T0) == ["before"]
+    assert found(engine, date_from=day_after, date_to=T0) == []
+
+
+def test_date_range_compares_instants_across_time_zones(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    new_york = dt.timezone(dt.timedelta(hours=-5))
+    engine.index(_dated_docs(make_doc))
+
+    # 08:00 in Beijing and 19:00 the day before in New York are T0 (midnight UTC).
+    assert found(
+        engine,
+        date_from=dt.datetime(2024, 3, 1, 8, tzinfo=beijing),
+        date_to=dt.datetime(2024, 3, 1, 8, 0, 2, tzinfo=beijing),
+    ) == ["inside", "from"]
+    assert found(
+        engine,
+        date_from=dt.datetime(2024, 2, 29, 18, 59, 59, tzinfo=new_york),
+        date_to=dt.datetime(2024, 2, 29, 19, tzinfo=new_york),
+    ) == ["before"]
+
+
+def test_date_range_bounds_far_off_are_no_error(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(_dated_docs(make_doc))
+    everything = ["to", "last", "inside", "from", "before"]
+    far_past = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    far_future = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    west = dt.timezone(-dt.timedelta(hours=12))
+
+    assert found(engine, date_from=far_past) == everything
+    assert found(engine, date_to=far_future) == everything
+    assert found(engine, date_from=far_past, date_to=far_future.replace(tzinfo=west))
+    assert found(engine, date_from=far_future) == []
+    assert found(engine, date_to=far_past) == []
+
+
 # ----------------------------------------------------------------- tie-breaks
 
 
@@ -788,24 +856,48 @@ def _page_through(
     raise AssertionError("paging did not end")
 
 
-def _in_kejian_order(hits: list[Hit]) -> bool:
-    """Whether *hits* come by score, highest first, then by id."""
-    return all(
-        (a.score, b.id) > (b.score, a.id) or (a.score == b.score and a.id < b.id)
-        for a, b in itertools.pairwise(hits)
-    )
-
-
-@pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
-def test_cursors_cover_every_visible_result_once(
-    engine: SearchEngine, make_doc: MakeDoc, sort: str
-) -> None:
+def _indexed_paging_docs(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> list[dict[str, Any]]:
+    """:func:`_paging_docs`, indexed in two calls (two segments of an index)."""
     docs = _paging_docs(make_doc)
     engine.index(docs[:30])
     engine.index(docs[30:])
-    visible = [d for d in docs if d["acl"] == ["public"] and d["subject"] == "math"]
+    return docs
+
+
+def _assert_in_order(hits: list[Hit], docs: list[dict[str, Any]], sort: str) -> None:
+    """*hits* are *docs* in Kejian's order for *sort*: by the sort key, then by
+    id. The order of scores is read from the hits themselves."""
+    if sort != "relevance":
+        assert [hit.id for hit in hits] == _expected_order(docs, sort)
+        return
+
+    assert sorted(hit.id for hit in hits) == sorted(doc["id"] for doc in docs)
+    for a, b in itertools.pairwise(hits):
+        assert a.score > b.score or (a.score == b.score and a.id < b.id)
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
+@pytest.mark.parametrize("dated", [False, True], ids=["any-date", "date-range"])
+def test_cursors_cover_every_visible_result_once(
+    engine: SearchEngine, make_doc: MakeDoc, sort: str, dated: bool
+) -> None:
+    docs = _indexed_paging_docs(engine, make_doc)
+    date_from = T0 + dt.timedelta(days=1) if dated else None
+    visible = [
+        d
+        for d in docs
+        if d["acl"] == ["public"]
+        and d["subject"] == "math"
+        and (not dated or (d["updated_at"] and d["updated_at"] >= date_from))
+    ]
     query = SearchQuery(
-        text="单元 测试", sort=sort, filters={"subject": ["math"]}, acl=["public"]
+        text="单元 测试",
+        sort=sort,
+        filters={"subject": ["math"]},
+        acl=["public"],
+        date_from=date_from,
     )
 
     paged, totals = _page_through(engine, query, limit=7)
@@ -813,21 +905,15 @@ def test_cursors_cover_every_visible_result_once(
 
     # Every visible match once, none hidden, in the order of one long page.
     assert totals == {len(visible)}
-    assert sorted(paged) == sorted(d["id"] for d in visible)
     assert paged == [hit.id for hit in whole.hits]
-    if sort == "relevance":
-        assert _in_kejian_order(whole.hits)
-    else:
-        assert paged == _expected_order(visible, sort)
+    _assert_in_order(whole.hits, visible, sort)
 
 
 @pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
 def test_offset_pages_with_shared_keys_cover_the_results_once(
     engine: SearchEngine, make_doc: MakeDoc, sort: str
 ) -> None:
-    docs = _paging_docs(make_doc)
-    engine.index(docs[:30])
-    engine.index(docs[30:])
+    docs = _indexed_paging_docs(engine, make_doc)
     query = SearchQuery(text="单元", sort=sort, acl=[ACL_ALL])
 
     pages = [
@@ -837,10 +923,7 @@ def test_offset_pages_with_shared_keys_cover_the_results_once(
 
     whole = engine.search(replace(query, limit=100))
     assert [doc for page in pages for doc in page] == [hit.id for hit in whole.hits]
-    if sort == "relevance":
-        assert _in_kejian_order(whole.hits)
-    else:
-        assert [hit.id for hit in whole.hits] == _expected_order(docs, sort)
+    _assert_in_order(whole.hits, docs, sort)
 
 
 def test_a_cursor_from_a_wider_view_reveals_nothing_hidden(

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from lti.models import (
-    Deployment,
-    DeploymentPolicy,
-    Launch,
-    Registration,
-    RegistrationStatus,
-)
+from lti import registrations
+from lti.errors import LtiProblem
+from lti.models import DeploymentPolicy, Launch, Registration, RegistrationStatus
 from repo_app.errors import KejianError
 from repo_app.extensions import db
+from repo_app.models import Organisation
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     db.session.rollback()
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)
@@ -40,11 +37,10 @@ def _registration(ref: str) -> Registration:
         row = rows[0] if len(rows) == 1 else None
     if row is None:
         _fail(f"There is no registration {ref!r}; see 'kejian lti list'.")
-    assert row is not None
     return row
 
 
-def _org(code: str) -> Any:
+def _org(code: str) -> Organisation:
     from repo_app.services.accounts import org_by_code
 
     try:
@@ -157,11 +153,10 @@ def register(
     row.status = RegistrationStatus.ACTIVE
     if accept_new_deployments:
         row.unknown_deployments = DeploymentPolicy.ACCEPT
-    known = {d.deployment_id for d in row.deployments}
-    for deployment_id in deployments:
-        if deployment_id not in known:
-            row.deployments.append(Deployment(deployment_id=deployment_id))
-            known.add(deployment_id)
+    try:
+        known = registrations.add_deployments(row, deployments)
+    except LtiProblem as problem:
+        _fail(f"{problem.message} {problem.hint}")
     db.session.commit()
     verb = "Registered" if created else "Updated"
     click.echo(
@@ -196,14 +191,40 @@ def list_(as_json: bool) -> None:
 @click.option(
     "--org", "org_code", required=True, help="organisation whose view it gets"
 )
+@click.option(
+    "--deployment",
+    "deployments",
+    multiple=True,
+    help="deployment id to add (repeatable); needed when the platform sent none",
+)
+@click.option(
+    "--accept-new-deployments",
+    is_flag=True,
+    help="accept deployment ids not listed here (course installs and copies)",
+)
 @with_appcontext
-def approve(registration: str, org_code: str) -> None:
+def approve(
+    registration: str,
+    org_code: str,
+    deployments: tuple[str, ...],
+    accept_new_deployments: bool,
+) -> None:
     """Activate a registration (pending or disabled) and bind it to an organisation."""
     row = _registration(registration)
-    row.org = _org(org_code)
-    row.status = RegistrationStatus.ACTIVE
+    try:
+        registrations.approve(
+            row,
+            _org(org_code),
+            deployments=deployments,
+            accept_new_deployments=accept_new_deployments,
+        )
+    except LtiProblem as problem:
+        _fail(f"{problem.message} {problem.hint}")
     db.session.commit()
-    click.echo(f"Approved {row.label} for {org_code}.")
+    click.echo(
+        f"Approved {row.label} for {org_code}; deployments: "
+        f"{', '.join(d.deployment_id for d in row.deployments) or 'any'}."
+    )
 
 
 @lti_group.command("disable")
@@ -212,7 +233,7 @@ def approve(registration: str, org_code: str) -> None:
 def disable(registration: str) -> None:
     """Refuse every launch of a registration until it is approved again."""
     row = _registration(registration)
-    row.status = RegistrationStatus.DISABLED
+    registrations.disable(row)
     db.session.commit()
     click.echo(f"Disabled {row.label}.")
 

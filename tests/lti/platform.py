@@ -151,6 +151,8 @@ class Platform:
         #: Dynamic Registration: the token the platform hands out, what it received.
         self.registration_token = "reg-token-0001"
         self.registrations: list[dict[str, Any]] = []
+        #: False for platforms that deploy the tool after registering it (Canvas).
+        self.deployment_in_registration = True
         self._ids = itertools.count(1)
         self._routes()
 
@@ -285,7 +287,8 @@ class Platform:
             config = dict(
                 tool["https://purl.imsglobal.org/spec/lti-tool-configuration"]
             )
-            config["deployment_id"] = platform.deployment_id
+            if platform.deployment_in_registration:
+                config["deployment_id"] = platform.deployment_id
             return jsonify(
                 {
                     **tool,

@@ -54,6 +54,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ Stamp = tuple[int, int, int]
 class _Filters:
     """What a search keeps besides its words."""
 
-    #: Access and the date range.
+    #: Clauses that every facet count keeps too: access, the date range.
     fixed: list[tantivy.Query]
     #: Facet field -> the values it accepts (one of them is enough).
     accepted: dict[str, list[str]]
@@ -772,7 +773,14 @@ class TantivyEngine(SearchEngine):
             hits = [
                 self._hit(searcher, entry, highlighter, sort) for entry in page.entries
             ]
-            counts = self._facet_counts(searcher, facets, matching, page.total)
+            counts = self._facet_counts(
+                searcher,
+                facets,
+                filters,
+                results=matching,
+                total=page.total,
+                widened=partial(self._matching_query, plan, conjunction=conjunction),
+            )
         cursor = (
             tantivy_order.cursor_for(page.entries[-1], hits[-1].id) if hits else None
         )
@@ -806,14 +814,49 @@ class TantivyEngine(SearchEngine):
         self,
         searcher: tantivy.Searcher,
         facets: Sequence[str],
+        filters: _Filters,
+        *,
         results: tantivy.Query,
         total: int,
+        widened: Callable[[list[tantivy.Query]], tantivy.Query],
     ) -> dict[str, list[tuple[str, int]]]:
-        if not facets or total == 0:
-            return {name: [] for name in facets}
+        """Counts of the values of *facets*, multi-select (see
+        :class:`~indexer.engines.base.SearchQuery`).
 
-        answer = searcher.aggregate(results, _terms(facets))
-        return _read_counts(answer, {name: () for name in facets})
+        :param results: the query of the results, every filter applied.
+        :param widened: makes the query of the words with the given clauses.
+        """
+        counts: dict[str, list[tuple[str, int]]] = {name: [] for name in facets}
+        chosen = {
+            name: filters.accepted[name] for name in facets if name in filters.accepted
+        }
+        if not chosen:
+            if facets and total:
+                answer = searcher.aggregate(results, _terms(facets))
+                counts.update(_read_counts(answer, {name: () for name in facets}))
+            return counts
+
+        # One pass over the matches of every filter but those on counted fields,
+        # which filter aggregations apply: to each count all but its field's own.
+        base = widened(self._clauses(filters, leaving_out=chosen))
+        request: dict[str, Any] = {}
+        paths: dict[str, tuple[str, ...]] = {}
+        plain = [name for name in facets if name not in chosen]
+        if plain:
+            request["_all"] = {"filter": _filter_string(chosen), "aggs": _terms(plain)}
+            paths.update((name, ("_all",)) for name in plain)
+        for name in chosen:
+            others = {field: v for field, v in chosen.items() if field != name}
+            if not others:
+                request.update(_terms([name]))
+                paths[name] = ()
+                continue
+            key = f"_without_{name}"
+            request[key] = {"filter": _filter_string(others), "aggs": _terms([name])}
+            paths[name] = (key,)
+
+        counts.update(_read_counts(searcher.aggregate(base, request), paths))
+        return counts
 
     # -------------------------------------------------------- query building
 
@@ -841,10 +884,14 @@ class TantivyEngine(SearchEngine):
                 accepted[name] = values
         return _Filters(fixed, accepted)
 
-    def _clauses(self, filters: _Filters) -> list[tantivy.Query]:
-        """Every clause of *filters*."""
+    def _clauses(
+        self, filters: _Filters, *, leaving_out: Iterable[str] = ()
+    ) -> list[tantivy.Query]:
+        """Every clause of *filters*, but those on the fields *leaving_out*."""
         return filters.fixed + [
-            self._any_value(name, values) for name, values in filters.accepted.items()
+            self._any_value(name, values)
+            for name, values in filters.accepted.items()
+            if name not in leaving_out
         ]
 
     def _date_clause(
@@ -1253,6 +1300,19 @@ def _read_counts(
         pairs = [(str(bucket["key"]), int(bucket["doc_count"])) for bucket in buckets]
         counts[name] = common.facet_counts(pairs)
     return counts
+
+
+def _filter_string(accepted: Mapping[str, Sequence[str]]) -> str:
+    """*accepted* in tantivy's query language, for a filter aggregation: any value
+    of each field, every field. Quoted, no character of a value is syntax."""
+
+    def quoted(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return " AND ".join(
+        "(" + " OR ".join(f"{name}:{quoted(value)}" for value in values) + ")"
+        for name, values in accepted.items()
+    )
 
 
 def _prefix_regex(prefix: str) -> str:

@@ -20,6 +20,7 @@ from indexer.engines.base import (
     SearchEngine,
     SearchEngineError,
     SearchQuery,
+    SearchResult,
 )
 
 MakeDoc = Callable[..., dict[str, Any]]
@@ -695,6 +696,150 @@ def test_any_query_text_runs(
     engine.suggest(text, ["public"])
 
 
+# ------------------------------------------------------- multi-select facets
+
+
+def _subject_grade_docs(make_doc: MakeDoc) -> list[dict[str, Any]]:
+    """Math 7 ×3, math 8 ×2, physics 7 ×4, chemistry 8 ×1, all public; physics 8
+    ×6 only the asker's school may see; one math 7 that misses the words."""
+    docs = [
+        make_doc(f"m7-{i}", title="复习", subject="math", grade="g7", resource_type=t)
+        for i, t in enumerate(["slides", "slides", "exam"])
+    ]
+    docs += [
+        make_doc(f"m8-{i}", title="复习", subject="math", grade="g8") for i in range(2)
+    ]
+    docs += [
+        make_doc(f"p7-{i}", title="复习", subject="physics", grade="g7")
+        for i in range(4)
+    ]
+    docs += [make_doc("c8", title="复习", subject="chemistry", grade="g8")]
+    docs += [
+        make_doc(
+            f"hidden-{i}", title="复习", subject="physics", grade="g8", acl=["org:s9"]
+        )
+        for i in range(6)
+    ]
+    docs += [make_doc("elsewhere", title="预习", subject="math", grade="g7")]
+    return docs
+
+
+def _counted(
+    engine: SearchEngine, make_doc: MakeDoc, filters: dict[str, list[str]]
+) -> SearchResult:
+    """复习 among :func:`_subject_grade_docs`, searched by the public with
+    *filters*, subject, grade and resource type counted."""
+    engine.index(_subject_grade_docs(make_doc))
+    facets = ["subject", "grade", "resource_type"]
+    return engine.search(
+        SearchQuery(text="复习", filters=filters, facets=facets, acl=["public"])
+    )
+
+
+def test_a_filtered_facet_counts_its_other_values(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    result = _counted(engine, make_doc, {"subject": ["math"]})
+
+    # Hits and total honour the filter; the subject counts leave it out, so that
+    # physics and chemistry can be added to the choice; grade counts keep it.
+    assert result.total == 5
+    assert {hit.id for hit in result.hits} == {f"m7-{i}" for i in range(3)} | {
+        "m8-0",
+        "m8-1",
+    }
+    assert result.facets["subject"] == [("math", 5), ("physics", 4), ("chemistry", 1)]
+    assert result.facets["grade"] == [("g7", 3), ("g8", 2)]
+    assert result.facets["resource_type"] == [("slides", 4), ("exam", 1)]
+
+
+def test_filters_on_two_fields_each_count_with_the_other_only(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    result = _counted(engine, make_doc, {"subject": ["math"], "grade": ["g7"]})
+
+    assert result.total == 3
+    assert {hit.id for hit in result.hits} == {"m7-0", "m7-1", "m7-2"}
+    # Subjects among grade 7 (the hidden physics 8 and the unmatched text never
+    # count); grades among math; resource types under both filters.
+    assert result.facets["subject"] == [("physics", 4), ("math", 3)]
+    assert result.facets["grade"] == [("g7", 3), ("g8", 2)]
+    assert result.facets["resource_type"] == [("slides", 2), ("exam", 1)]
+
+
+def test_a_filter_that_empties_the_results_still_counts_its_field(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    result = _counted(engine, make_doc, {"subject": ["history"]})
+
+    assert (result.total, result.hits) == (0, [])
+    assert result.facets["subject"] == [("math", 5), ("physics", 4), ("chemistry", 1)]
+    assert result.facets["grade"] == []
+    assert result.facets["resource_type"] == []
+
+
+def test_multi_valued_facet_counts_without_its_filter_by_count_then_value(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("a", chapter=["c1", "c2"]),
+            make_doc("b", chapter=["c2"]),
+            make_doc("c", chapter=["c3"]),
+            make_doc("d", chapter=["c0", "c2"], subject="physics"),
+        ]
+    )
+
+    result = engine.search(
+        SearchQuery(
+            filters={"chapter": ["c1", "c3"], "subject": ["math"]},
+            facets=["chapter", "subject"],
+        )
+    )
+
+    assert sorted(hit.id for hit in result.hits) == ["a", "c"]
+    # Equal counts come in the order of their values.
+    assert result.facets["chapter"] == [("c2", 2), ("c1", 1), ("c3", 1)]
+    assert result.facets["subject"] == [("math", 2)]
+
+
+ODD_VALUES = [
+    'a "quoted" Value',
+    "back\\slash\\",
+    "x:y OR z",
+    "(a) AND -b*",
+    "数学 ~2",
+    " ",
+]
+
+
+def test_facet_values_with_any_characters_filter_and_count_exactly(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    docs = [
+        make_doc(f"{i}-{j}", subject=value, grade=grade)
+        for i, value in enumerate(ODD_VALUES)
+        for j, grade in enumerate(["g7", "g7", "g8"][: i % 3 + 1])
+    ]
+    engine.index(docs)
+    picked = ODD_VALUES[:2]
+
+    result = engine.search(
+        SearchQuery(
+            filters={"subject": picked, "grade": ["g7"]},
+            facets=["subject", "grade", "stage"],
+            limit=100,
+        )
+    )
+
+    assert sorted(hit.id for hit in result.hits) == ["0-0", "1-0", "1-1"]
+    assert result.facets["grade"] == [("g7", 3)]
+    assert result.facets["stage"] == [("junior", 3)]
+    assert dict(result.facets["subject"]) == {
+        value: min(i % 3 + 1, 2) for i, value in enumerate(ODD_VALUES)
+    }
+
+
 # ---------------------------------------------------------------- date range
 
 
@@ -761,6 +906,31 @@ def test_date_range_bounds_far_off_are_no_error(
     assert found(engine, date_from=far_past, date_to=far_future.replace(tzinfo=west))
     assert found(engine, date_from=far_future) == []
     assert found(engine, date_to=far_past) == []
+
+
+def test_date_range_and_text_and_facet_filters_combine(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("in", title="浮力", updated_at=T0),
+            make_doc("other-subject", title="浮力", updated_at=T0, subject="physics"),
+            make_doc("other-word", title="压强", updated_at=T0),
+            make_doc("too-old", title="浮力", updated_at=T0 - SECOND),
+        ]
+    )
+
+    result = engine.search(
+        SearchQuery(
+            text="浮力",
+            filters={"subject": ["math"]},
+            facets=["subject"],
+            date_from=T0,
+        )
+    )
+
+    assert [hit.id for hit in result.hits] == ["in"]
+    assert result.facets["subject"] == [("math", 1), ("physics", 1)]
 
 
 # ----------------------------------------------------------------- tie-breaks

@@ -22,7 +22,7 @@ from repo_app.errors import BadRequest, NotFound, PayloadTooLarge, ValidationErr
 from repo_app.extensions import db
 from repo_app.models import Resource, VersionFile
 from repo_app.runtime import runtime
-from repo_app.services import files, indexing, resources
+from repo_app.services import files, indexing, resources, workspace
 
 blp = Blueprint("files", __name__, description="Files of resources")
 
@@ -143,6 +143,8 @@ def content(resource_id: int, file_id: int) -> Response:
 
     length = end - start + 1 if size else 0
     if request.method == "GET" and start == 0:
+        # Opened (previewed or downloaded): it shows in the user's recently viewed.
+        workspace.record_view(current_principal(), resource.id)
         _count_download(resource.id)
 
     body = (

@@ -92,21 +92,29 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def decode_csv(raw: bytes, what: str) -> str:
+    """The text of a CSV file: UTF-8 with or without BOM, or GBK as Excel writes it
+    in China.
+
+    :raises ValidationError: naming *what* when it is neither.
+    """
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationError(
+        f"{what} is neither UTF-8 nor GBK text.", details={"problem": "encoding"}
+    )
+
+
 def read_metadata(csv_path: Path) -> dict[str, dict[str, str]]:
     """Read a metadata CSV keyed by ``path`` (relative to the import root or a bare
     file name). UTF-8 with or without BOM, or GBK as Excel writes it in China.
 
     :raises ValidationError: when the file has no ``path`` column.
     """
-    raw = csv_path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ValidationError(f"{csv_path} is neither UTF-8 nor GBK text.")
+    text = decode_csv(csv_path.read_bytes(), str(csv_path))
     reader = csv.DictReader(text.splitlines())
     if not reader.fieldnames or "path" not in reader.fieldnames:
         raise ValidationError(f"{csv_path} needs a 'path' column naming each file.")

@@ -10,8 +10,9 @@ removes three kinds of garbage:
   (type, extracted text), and an upload of the same bytes later makes a new one;
 * **orphan objects**: stored objects without a row, left by an upload whose request
   failed or whose process died between storing the bytes and committing;
-* **leftovers**: spools and extraction copies in ``KEJIAN_HOME/tmp``, and the object
-  store's temporary files or ``incoming/`` keys.
+* **leftovers**: spools and extraction copies in ``KEJIAN_HOME/tmp``, the object
+  store's temporary files or ``incoming/`` keys, and resumable uploads left
+  unfinished past their expiry (:func:`repo_app.services.tus.remove_expired`).
 
 Nothing younger than ``min_age`` is touched, so work still in progress is safe.
 """
@@ -34,6 +35,7 @@ from sqlalchemy.exc import OperationalError
 from repo_app.extensions import db
 from repo_app.models import FileObject, VersionFile
 from repo_app.runtime import runtime
+from repo_app.services import tus
 from repo_app.services.files import hold_digest
 from storage import Leftover, ObjectNotFound, ObjectStore
 
@@ -78,6 +80,8 @@ class GarbageReport:
     young: int = 0
     #: Files skipped because an upload of the same bytes held them.
     busy: int = 0
+    #: Unfinished resumable uploads removed (counted among the leftovers too).
+    expired_uploads: int = 0
 
     def count(self, outcome: _Outcome, size: int = 0) -> None:
         if outcome is _Outcome.FILE:
@@ -101,6 +105,7 @@ class GarbageReport:
             "files": {"count": self.files, "bytes": self.file_bytes},
             "orphans": {"count": self.orphans, "bytes": self.orphan_bytes},
             "leftovers": {"count": self.leftovers, "bytes": self.leftover_bytes},
+            "expired_uploads": self.expired_uploads,
             "kept_young": self.young,
             "skipped_busy": self.busy,
         }
@@ -180,6 +185,11 @@ def collect_garbage(
         advance(*_remove_work_file(work_file, cutoff, dry_run))
     for leftover in leftovers:
         advance(*_remove_leftover(rt.store, leftover, cutoff, dry_run))
+    # Their expiry, not min_age, says when unfinished uploads may go.
+    expired, expired_bytes = tus.remove_expired(dry_run=dry_run)
+    report.expired_uploads = expired
+    report.leftovers += expired
+    report.leftover_bytes += expired_bytes
 
     log.info(
         "garbage collected dry_run=%s files=%d file_bytes=%d orphans=%d "

@@ -19,6 +19,7 @@ from repo_app.models import (
     ChapterNode,
     Organisation,
     Resource,
+    ReviewDecision,
     Role,
     Status,
     Visibility,
@@ -30,7 +31,7 @@ from repo_app.security import (
     can_publish_to,
     can_read,
 )
-from repo_app.services import indexing
+from repo_app.services import indexing, workspace
 
 log = logging.getLogger("kejian.resources")
 
@@ -121,7 +122,14 @@ def list_query(principal: Principal, *, owner_org: str | None = None,
     return query.order_by(Resource.updated_at.desc(), Resource.id.desc())
 
 
-def _owner_for(principal: Principal, code: str | None) -> Organisation:
+def owner_for(principal: Principal, code: str | None) -> Organisation:
+    """The organisation a new resource of *principal* belongs to: *code*, or their
+    only upload organisation.
+
+    :raises Forbidden: when they may not upload there (or anywhere).
+    :raises ValidationError: for an unknown code, or none given by someone who
+        uploads for several organisations.
+    """
     if code:
         org = db.session.scalar(select(Organisation).where(Organisation.code == code))
         if org is None:
@@ -158,7 +166,7 @@ def _chapters(ids: list[int]) -> list[ChapterNode]:
 
 
 def create(principal: Principal, data: dict[str, Any]) -> Resource:
-    owner = _owner_for(principal, data.get("owner_org"))
+    owner = owner_for(principal, data.get("owner_org"))
     resource = Resource(owner_org=owner, uploader=principal.user, status=Status.DRAFT,
                         visibility=Visibility.OWNER)
     for name in METADATA_FIELDS:
@@ -204,7 +212,31 @@ def publish(principal: Principal, resource_id: int, visibility: Visibility) -> R
     return resource
 
 
+def review_queue(principal: Principal) -> list[Resource]:
+    """The resources waiting for a decision *principal* may take, oldest request
+    first: pending ones whose wider visibility reaches an organisation they review."""
+    pending = db.session.scalars(
+        select(Resource)
+        .where(Resource.status == Status.PENDING, visible_clause(principal))
+        .order_by(Resource.updated_at, Resource.id)
+    )
+    return [
+        r
+        for r in pending
+        if r.requested_visibility is not None
+        and can_publish_to(principal, r.owner_org, r.requested_visibility)
+    ]
+
+
 def review(principal: Principal, resource_id: int, approve: bool, note: str = "") -> Resource:
+    """Approve or reject the wider visibility *resource_id* asks for; keep the
+    decision with its reason and notify the uploader. The caller commits.
+
+    :raises Conflict: when the resource is not waiting for a review.
+    :raises Forbidden: unless *principal* reviews for the organisation the
+        visibility reaches.
+    :raises ValidationError: for a rejection without a reason.
+    """
     resource = get(principal, resource_id)
     if resource.status is not Status.PENDING or resource.requested_visibility is None:
         raise Conflict("This resource is not waiting for a review.")
@@ -223,6 +255,16 @@ def review(principal: Principal, resource_id: int, approve: bool, note: str = ""
     resource.requested_visibility = None
     resource.review_note = note.strip() or None
     resource.updated_at = now
+    decision = ReviewDecision(
+        resource_id=resource.id,
+        reviewer=principal.user,
+        approved=approve,
+        visibility=wanted,
+        note=note.strip(),
+    )
+    db.session.add(decision)
+    # The uploader learns of it in their workspace.
+    workspace.notify_decision(resource, decision)
     indexing.mark(resource.id)
     return resource
 

@@ -5,17 +5,29 @@ Community learners need no account; these pages are for the schools' staff.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+import math
+
+from flask import (
+    Blueprint,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from repo_app.auth import SessionUser
+from repo_app.models import User
 from repo_app.services import accounts
 from repo_app.web import nav
 from repo_app.web.access import login_required, pop_next
 from repo_app.web.forms import LoginForm, PasswordChangeForm, commit_or_show
+from repo_app.web.throttle import failed_logins, login_key
 
 bp = Blueprint("accounts", __name__)
 
@@ -31,21 +43,44 @@ def login() -> Response | str:
         return redirect(pop_next(), code=303)
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.username.data or "", form.password.data or "")
-        if user is None:
-            form.fail("password", _("Wrong username or password."))
-        else:
-            kept = {k: session[k] for k in _KEPT_ON_LOGIN if k in session}
-            session.clear()
-            session.update(kept)
-            session.permanent = True
-            login_user(SessionUser(user))
-            flash(
-                _("Signed in as %(name)s.", name=user.display_name or user.username),
-                "ok",
-            )
+        user = _check_password(form)
+        if user is not None:
+            _start_session(user)
+            name = user.display_name or user.username
+            flash(_("Signed in as %(name)s.", name=name), "ok")
             return redirect(pop_next(), code=303)
     return render_template("accounts/login.html", form=form)
+
+
+def _check_password(form: LoginForm) -> User | None:
+    """The user *form* names when its password is right; else None, with the reason
+    next to the password field."""
+    key = login_key(form.username.data or "", request.remote_addr)
+    wait = failed_logins().blocked_for(key)
+    if wait:
+        minutes = math.ceil(wait / 60)
+        message = _(
+            "Too many failed attempts. Try again in %(num)d minutes.", num=minutes
+        )
+        form.fail("password", message)
+        return None
+    user = accounts.authenticate(form.username.data or "", form.password.data or "")
+    if user is None:
+        failed_logins().failed(key)
+        form.fail("password", _("Wrong username or password."))
+        return None
+    failed_logins().succeeded(key)
+    return user
+
+
+def _start_session(user: User) -> None:
+    # A new session for the signed-in user (against session fixation), keeping only
+    # where to go next, a kept form and the messages to show.
+    kept = {k: session[k] for k in _KEPT_ON_LOGIN if k in session}
+    session.clear()
+    session.update(kept)
+    session.permanent = True
+    login_user(SessionUser(user))
 
 
 @bp.post("/logout")

@@ -194,3 +194,26 @@ def test_passwords_are_never_kept_in_drafts(app: Any, pages: Pages, world: Any) 
     assert resp.status_code == 303
     drafts = list((app.extensions["kejian"].settings.home / "drafts").glob("*.json"))
     assert all("secret-1" not in d.read_text() for d in drafts)
+
+
+def test_password_guessing_is_slowed_down(pages: Pages, world: Any) -> None:
+    for _ in range(10):
+        assert pages.login("teacher1", "guess").status_code == 200
+    # The eleventh try is refused even with the right password ...
+    html = pages.login("teacher1").get_data(as_text=True)
+    assert "尝试失败次数过多" in html
+    assert signed_in_as(pages) == ""
+    # ... while other people sign in as usual.
+    assert pages.login("teacher2").status_code == 303
+
+
+def test_failure_counts_slide_and_reset() -> None:
+    from repo_app.web.throttle import FailedLogins
+
+    counts = FailedLogins(limit=2, window_s=60)
+    counts.failed("a|1")
+    assert counts.blocked_for("a|1") == 0
+    counts.failed("a|1")
+    assert 0 < counts.blocked_for("a|1") <= 60
+    counts.succeeded("a|1")
+    assert counts.blocked_for("a|1") == 0

@@ -205,7 +205,7 @@ def shared(slug: str) -> str:
     return render_template(
         "workspace/shared.html",
         collection=collection,
-        items=items,
+        shown=items,
         hidden=len(collection.items) - len(items),
         is_owner=collection.owner_id == principal.user_id,
     )

@@ -18,6 +18,7 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -58,6 +59,7 @@ uploader_required = role_required(Role.UPLOADER, Role.ADMIN)
 
 #: Bytes per PATCH of the browser's resumable uploads: a connection that breaks
 #: loses at most this much, even behind a proxy that buffers whole requests.
+#: ``app.config["KEJIAN_UPLOAD_CHUNK_BYTES"]`` changes it (tests use small ones).
 CHUNK_BYTES = 8 * 1024 * 1024
 
 #: The vocabulary fields of the form, with their vocabulary.
@@ -254,7 +256,7 @@ def batch(batch_id: int) -> Response | str:
         batch=batch,
         form=form,
         sent=uploads.batch_uploads(batch),
-        chunk_bytes=CHUNK_BYTES,
+        chunk_bytes=current_app.config.get("KEJIAN_UPLOAD_CHUNK_BYTES", CHUNK_BYTES),
         max_bytes=runtime().settings.max_upload_bytes,
         labels=_batch_labels(batch),
     )

@@ -21,7 +21,9 @@ TEXT = "课后练习：\n1. 计算 3+4。\n".encode() * 20
 def published(api: Api, who: str, title: str, visibility: str) -> int:
     """A resource of *who* with a file, published (or asking) at *visibility*."""
     rid = int(api.create(who, title=title)["id"])
-    assert api.upload(who, rid, f"{title}.txt", TEXT + title.encode()).status_code == 201
+    assert (
+        api.upload(who, rid, f"{title}.txt", TEXT + title.encode()).status_code == 201
+    )
     assert api.publish(who, rid, visibility).status_code == 200
     return rid
 
@@ -72,15 +74,15 @@ def test_approve_and_reject_with_a_reason_the_uploader_reads(
 
     # A rejection needs a reason: said next to the field, the form kept.
     resp = pages.submit(
-        f"/review/{city}", {"decision": "reject", f"r{city}-note": "  "}, page="/review/"
+        f"/review/{city}",
+        {"decision": "reject", f"r{city}-note": "  "},
+        page="/review/",
     )
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and f'id="r{city}-note-error"' in html
     assert db.session.get(Resource, city).status is Status.PENDING
 
-    resp = pages.submit(
-        f"/review/{district}", {"decision": "approve"}, page="/review/"
-    )
+    resp = pages.submit(f"/review/{district}", {"decision": "approve"}, page="/review/")
     assert resp.status_code == 303
     resp = pages.submit(
         f"/review/{city}",
@@ -89,8 +91,14 @@ def test_approve_and_reject_with_a_reason_the_uploader_reads(
     )
     assert resp.status_code == 303
     db.session.expire_all()
-    approved, rejected = db.session.get(Resource, district), db.session.get(Resource, city)
-    assert (approved.status, approved.visibility) == (Status.PUBLISHED, Visibility.DISTRICT)
+    approved, rejected = (
+        db.session.get(Resource, district),
+        db.session.get(Resource, city),
+    )
+    assert (approved.status, approved.visibility) == (
+        Status.PUBLISHED,
+        Visibility.DISTRICT,
+    )
     assert rejected.status is Status.DRAFT
     decisions = db.session.scalars(select(ReviewDecision)).all()
     assert {(d.resource_id, d.approved, d.note) for d in decisions} == {
@@ -107,9 +115,10 @@ def test_approve_and_reject_with_a_reason_the_uploader_reads(
     assert "区级申请" in html and "请补充版权说明" in html
     assert len(re.findall(r'class="notification notification-\w+ unread"', html)) == 2
     pages.submit("/workspace/notifications/read", {}, page="/workspace")
-    assert db.session.scalar(
-        select(Notification).where(Notification.read_at.is_(None))
-    ) is None
+    assert (
+        db.session.scalar(select(Notification).where(Notification.read_at.is_(None)))
+        is None
+    )
 
 
 def test_favourites_and_recently_viewed(pages: Pages, api: Api) -> None:
@@ -123,7 +132,9 @@ def test_favourites_and_recently_viewed(pages: Pages, api: Api) -> None:
     )
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/workspace")
     # What they may not read cannot be favourited.
-    resp = pages.submit(f"/workspace/favourites/{private}", {"on": "1"}, page="/workspace")
+    resp = pages.submit(
+        f"/workspace/favourites/{private}", {"on": "1"}, page="/workspace"
+    )
     assert resp.status_code == 404
 
     # Opening a file puts the resource in "recently viewed".
@@ -136,7 +147,10 @@ def test_favourites_and_recently_viewed(pages: Pages, api: Api) -> None:
 
     pages.submit(f"/workspace/favourites/{open_to_all}", {"on": "0"}, page="/workspace")
     html = pages.get("/workspace").get_data(as_text=True)
-    assert "公开课件" not in html.partition('id="coll-title"')[0].partition('id="fav-title"')[2]
+    assert (
+        "公开课件"
+        not in html.partition('id="coll-title"')[0].partition('id="fav-title"')[2]
+    )
 
 
 def test_a_collection_is_shared_by_its_link_within_its_audience(
@@ -158,7 +172,9 @@ def test_a_collection_is_shared_by_its_link_within_its_audience(
             page="/workspace",
         )
     html = pages.get(page).get_data(as_text=True)
-    link = html.split('id="share-link" type="text" readonly value="', 1)[1].split('"')[0]
+    link = html.split('id="share-link" type="text" readonly value="', 1)[1].split('"')[
+        0
+    ]
     slug_path = "/c/" + link.rsplit("/c/", 1)[1]
     assert "公开的" in html and "校内的" in html
 

@@ -96,8 +96,12 @@ def test_chapters_come_as_a_tree_and_must_fit_the_textbook(
     assert lesson is not None
     resp = pages.submit(
         "/upload/",
-        {"owner_org": "s1", "visibility": "school", "stage": "primary",
-         "chapters": str(lesson.id)},
+        {
+            "owner_org": "s1",
+            "visibility": "school",
+            "stage": "primary",
+            "chapters": str(lesson.id),
+        },
     )
     html = resp.get_data(as_text=True)
     assert 'id="chapters-error"' in html
@@ -142,7 +146,10 @@ def test_plain_files_become_resources_and_a_broken_one_says_why(
         Status.PUBLISHED,
         Visibility.SCHOOL,
     )
-    assert db.session.scalar(select(Resource).where(Resource.title.like("%invalid%"))) is None
+    assert (
+        db.session.scalar(select(Resource).where(Resource.title.like("%invalid%")))
+        is None
+    )
 
 
 def tus_headers(csrf: str, **extra: str) -> dict[str, str]:
@@ -166,14 +173,18 @@ def test_a_resumable_upload_of_the_page_asks_for_review(
     # A browser session writes only with the page's token.
     refused = pages.client.post(
         "/api/v1/uploads",
-        headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(TEXT)),
-                 "Upload-Metadata": meta},
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(TEXT)),
+            "Upload-Metadata": meta,
+        },
     )
     assert refused.status_code == 403
     created = pages.client.post(
         "/api/v1/uploads",
-        headers=tus_headers(csrf, **{"Upload-Length": str(len(TEXT)),
-                                     "Upload-Metadata": meta}),
+        headers=tus_headers(
+            csrf, **{"Upload-Length": str(len(TEXT)), "Upload-Metadata": meta}
+        ),
     )
     assert created.status_code == 201
     url = created.headers["Location"]
@@ -181,8 +192,8 @@ def test_a_resumable_upload_of_the_page_asks_for_review(
         url,
         data=TEXT,
         headers=tus_headers(
-            csrf, **{"Upload-Offset": "0",
-                     "Content-Type": "application/offset+octet-stream"}
+            csrf,
+            **{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
         ),
     )
     assert resp.status_code == 204
@@ -208,9 +219,7 @@ def test_another_uploaders_batch_does_not_exist_for_them(
     assert pages.get(files_page).status_code == 404
 
 
-def test_csv_sets_metadata_of_many_resources_or_none(
-    pages: Pages, api: Api
-) -> None:
+def test_csv_sets_metadata_of_many_resources_or_none(pages: Pages, api: Api) -> None:
     first = api.create("uploader1", title="一")["id"]
     second = api.create("uploader1", title="二")["id"]
     theirs = api.create("uploader2", title="别人的")["id"]
@@ -239,7 +248,9 @@ def test_csv_sets_metadata_of_many_resources_or_none(
     db.session.expire_all()
     assert db.session.get(Resource, first).subject is None  # nothing half-applied
 
-    good = send(f"id,subject,grade,keywords\n{first},数学,g7,函数;图像\n{second},english,,\n")
+    good = send(
+        f"id,subject,grade,keywords\n{first},数学,g7,函数;图像\n{second},english,,\n"
+    )
     assert good.status_code == 303
     db.session.expire_all()
     one = db.session.get(Resource, first)

@@ -13,8 +13,9 @@ The fork's Flask cookie-check page renders ``cookies_allowed_js_check.html``, wh
 this package provides.
 
 :func:`init_lti` attaches the tool to the application: settings (:mod:`lti.settings`),
-``ProxyFix`` for a configured number of proxies, the ``/lti`` blueprint, the tables
-(:mod:`lti.models`, so that Alembic sees them) and the ``kejian lti`` commands.
+``ProxyFix`` for a configured number of proxies, the ``/lti`` blueprint (exempt from
+the site's CSRF check), the tables (:mod:`lti.models`, so that Alembic sees them) and
+the ``kejian lti`` commands.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def init_lti(app: Flask) -> None:
     from lti import models  # noqa: F401  (registers the tables)
     from lti.cli import lti_group
     from lti.settings import load_lti_settings
-    from lti.views import after_lti_request, before_lti_request, bp
+    from lti.views import after_lti_request, bp
+    from repo_app.extensions import csrf
 
     env = {
         **os.environ,
@@ -53,9 +55,13 @@ def init_lti(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
         )
+    # Platforms post launches and login requests cross-site and cannot carry the
+    # site's CSRF token; the signed id_token, the state bound to the tool's cookie
+    # and the single-use nonce protect these endpoints instead, and the picker's
+    # form is bound to its launch by a token and that cookie.
+    csrf.exempt(bp)
     app.register_blueprint(bp)
-    # App-level, so that they run before the web pages' request hooks and after
-    # their page headers (see lti.views.before_lti_request).
-    app.before_request(before_lti_request)
+    # App-level, so that it runs after the site's page headers (repo_app.web.headers)
+    # and can adjust them; a blueprint's after-request hooks run before the app's.
     app.after_request(after_lti_request)
     app.cli.add_command(lti_group)

@@ -79,25 +79,20 @@ def launch_urls() -> list[str]:
     return [url_for("lti.launch", _external=True)]
 
 
-def before_lti_request() -> Response | None:
-    """Limits and framing for every ``/lti`` request; POSTs are dispatched from here.
+@bp.before_request
+def before_lti_request() -> None:
+    """Limits and framing for every ``/lti`` request.
 
-    Registered on the app by :func:`lti.init_lti` before the web pages' hooks. Platforms
-    post to these endpoints cross-site and cannot carry the site's CSRF token; state,
-    nonce, signatures and launch tokens protect them instead. The site-wide CSRF check
-    (:mod:`repo_app.web`) is a later hook, so an LTI POST is answered here, before it.
+    A blueprint hook runs after the app's, so after the site's per-request reset of
+    ``g`` (:mod:`repo_app.web`); nothing before it reads the form, and the blueprint
+    is exempt from the site's CSRF check (:func:`lti.init_lti`).
     """
-    if request.blueprint != bp.name:
-        return None
     # An id_token is a few kilobytes; refuse big bodies before parsing them.
     limit = lti_settings().max_form_bytes
     request.max_content_length = limit
     request.max_form_memory_size = limit
     # These pages live inside LMS iframes (repo_app.web.headers reads this).
     g.frame_ancestors = lti_settings().frame_ancestors
-    if request.method == "POST" and request.endpoint in current_app.view_functions:
-        return current_app.make_response(current_app.dispatch_request())
-    return None
 
 
 def after_lti_request(response: Response) -> Response:

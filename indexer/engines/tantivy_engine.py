@@ -79,7 +79,7 @@ from indexer.engines.base import (
 log = logging.getLogger("kejian.search")
 
 #: Bump when the schema or the analysis changes; an older index must be rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MARKER_FILE = "kejian-index.json"
 
 #: Names inside the index directory (see the module's description of the layout).
@@ -126,12 +126,12 @@ _DATE_FIELDS = ("created_at", "updated_at")
 def build_schema() -> tantivy.Schema:
     """The index layout; changing it means bumping :data:`SCHEMA_VERSION`."""
     builder = tantivy.SchemaBuilder()
-    # The id is a fast field too: runs of equal sort values are ordered by it, and
-    # id_key filters them by it (see indexer.engines.tantivy_order).
     builder.add_text_field(
-        "id", stored=True, tokenizer_name="raw", index_option="basic", fast=True
+        "id", stored=True, tokenizer_name="raw", index_option="basic"
     )
-    builder.add_unsigned_field(tantivy_order.ID_KEY_FIELD, fast=True)
+    # Hits with equal sort values are put in id order by it, filtered and named by
+    # it (see indexer.engines.tantivy_order).
+    builder.add_unsigned_field(tantivy_order.ID_KEY_FIELD, indexed=True, fast=True)
     builder.add_text_field("acl", tokenizer_name="raw", index_option="basic")
     for name in ("status", "visibility"):
         builder.add_text_field(

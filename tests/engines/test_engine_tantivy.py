@@ -448,12 +448,21 @@ def test_an_index_from_before_generations_is_used_then_replaced(
 # --------------------------------------------------------- order and cursors
 
 
-def _ranked_docs(make_doc: MakeDoc) -> list[dict[str, Any]]:
+#: Ids of the documents of _ranked_docs: told apart by their first eight bytes,
+#: all sharing them, or in two groups that share them ("kejian-a", "kejian-b").
+ID_STYLES = {
+    "short": lambda i: f"d{i}",
+    "shared": lambda i: f"kejian-resource-{i}",
+    "mixed": lambda i: f"kejian-{'ab'[i % 2]}{i}",
+}
+
+
+def _ranked_docs(make_doc: MakeDoc, style: str) -> list[dict[str, Any]]:
     """40 documents whose scores, dates and download counts repeat in runs."""
     start = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
     return [
         make_doc(
-            f"d{i}",
+            ID_STYLES[style](i),
             title="勾股定理" + " 证明" * (i % 4),
             updated_at=start + dt.timedelta(days=i % 5),
             downloads=i % 3,
@@ -474,15 +483,25 @@ def _cursor_pages(engine: TantivyEngine, query: SearchQuery) -> list[str]:
 
 
 @pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
+@pytest.mark.parametrize("long_run", [10_000, 2], ids=["fetched", "from-index"])
+@pytest.mark.parametrize("style", list(ID_STYLES))
 def test_pages_keep_the_order_when_little_is_fetched_ahead(
-    tmp_path: Path, make_doc: MakeDoc, monkeypatch: pytest.MonkeyPatch, sort: str
+    tmp_path: Path,
+    make_doc: MakeDoc,
+    monkeypatch: pytest.MonkeyPatch,
+    sort: str,
+    long_run: int,
+    style: str,
 ) -> None:
     # One hit fetched past a page and two before a relevance cursor: runs of equal
-    # keys are then completed from the index or by fetching deeper, every time.
+    # keys are completed every time, by fetching deeper or from the index (where
+    # runs of equal scores longer than *long_run* are read). Ids that share their
+    # first eight bytes are told apart by their text.
     monkeypatch.setattr(tantivy_order, "_LOOKAHEAD", 1)
     monkeypatch.setattr(tantivy_order, "_FIRST_FETCH", 2)
+    monkeypatch.setattr(tantivy_order, "_LONG_RUN", long_run)
     engine = TantivyEngine(tmp_path / "index")
-    docs = _ranked_docs(make_doc)
+    docs = _ranked_docs(make_doc, style)
     engine.index(docs[:20])
     engine.index(docs[20:])
     query = SearchQuery(text="定理", sort=sort, limit=3)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
 VISIBILITIES = ["owner", "school", "district", "city", "public"]
@@ -115,3 +118,173 @@ def test_popular_follows_downloads(api, client, world) -> None:
         client.get(ids[1][1], headers=world.headers("teacher1"))
     body = api.search("teacher1", q="resource", sort="popular").get_json()
     assert [h["id"] for h in body["hits"]] == [ids[1][0], ids[0][0]]
+
+
+def _restamp(stamps: dict[int, datetime]) -> None:
+    """Give resources these ``updated_at`` values, in the database and the index."""
+    from repo_app.extensions import db
+    from repo_app.models import Resource
+    from repo_app.services import indexing
+
+    for rid, stamp in stamps.items():
+        db.session.get(Resource, rid).updated_at = stamp
+        indexing.mark(rid)
+    db.session.commit()
+    indexing.deliver()
+
+
+def test_date_filters_take_days_and_moments(api, published) -> None:
+    # One resource a day, at noon UTC, from 1 to 5 March.
+    days = {
+        rid: datetime(2026, 3, 1 + i, 12, tzinfo=UTC)
+        for i, rid in enumerate(published.values())
+    }
+    _restamp(days)
+    by_day = {stamp.day: rid for rid, stamp in days.items()}
+
+    def found(**params: str) -> set[int]:
+        body = api.search("cityadmin", **params).get_json()
+        assert body["total"] == len(body["hits"])
+        return {h["id"] for h in body["hits"]}
+
+    def on(*numbers: int) -> set[int]:
+        return {by_day[n] for n in numbers}
+
+    # A date is a whole UTC day at either end.
+    assert found(**{"from": "2026-03-02", "to": "2026-03-03"}) == on(2, 3)
+    assert found(to="2026-03-01") == on(1)
+    # A moment: naive means UTC, the end is excluded, an offset is honoured.
+    assert found(**{"from": "2026-03-04T12:00:00"}) == on(4, 5)
+    assert found(to="2026-03-02T12:00:00Z") == on(1)
+    assert found(**{"from": "2026-03-03T20:00:00+08:00"}) == on(3, 4, 5)
+    # Facet counts follow the range as well.
+    facets = api.search("cityadmin", **{"from": "2026-03-04"}).get_json()["facets"]
+    assert [(f["value"], f["count"]) for f in facets["subject"]] == [("biology", 2)]
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2026-02-30"}, "to"),
+        ({"from": "2026-03-01T25:00"}, "from"),
+        ({"from": "0001-01-01"}, "from"),
+        ({"to": "9999-12-31"}, "to"),
+        ({"from": "2026-03-02", "to": "2026-03-01"}, "from"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": "x" * 5000}, "cursor"),
+        ({"cursor": "e30.abc", "page": "2"}, "cursor"),
+    ],
+)
+def test_bad_dates_and_cursors_are_400_naming_the_parameter(
+    api, params, parameter
+) -> None:
+    resp = api.search(None, **params)
+    assert resp.status_code == 400, resp.get_json()
+    error = resp.get_json()["error"]
+    assert error["details"]["parameter"] == parameter
+    assert parameter in error["message"]
+
+
+def _walk(
+    api: Any, who: str | None, **params: Any
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Every hit of a search, page after page by next_cursor."""
+    ids: list[int] = []
+    pages = []
+    body = api.search(who, **params).get_json()
+    while True:
+        pages.append(body)
+        ids.extend(h["id"] for h in body["hits"])
+        if body["next_cursor"] is None:
+            return ids, pages
+        body = api.search(who, **params, cursor=body["next_cursor"]).get_json()
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest", "popular"])
+def test_cursor_pages_through_every_result_once(api, published, sort) -> None:
+    # Two resources share each second, so the id decides their order.
+    stamps = [datetime(2026, 3, 1, 12, 0, i // 2, tzinfo=UTC) for i in range(5)]
+    _restamp(dict(zip(published.values(), stamps, strict=True)))
+
+    ids, pages = _walk(api, "cityadmin", q="叶绿体", sort=sort, per_page=2)
+    assert sorted(ids) == sorted(published.values())
+    assert [len(p["hits"]) for p in pages] == [2, 2, 1]
+    assert pages[0]["page"] == 1 and all(p["page"] is None for p in pages[1:])
+    assert all(p["total"] == 5 for p in pages)
+    # The cursor goes on where page numbers would have.
+    numbered = [
+        hit["id"]
+        for page in (1, 2, 3)
+        for hit in api.search(
+            "cityadmin", q="叶绿体", sort=sort, per_page=2, page=page
+        ).get_json()["hits"]
+    ]
+    assert numbered == ids
+
+
+def test_cursor_sees_only_what_the_asker_may_see(api, published) -> None:
+    ids, _ = _walk(api, "teacher2", q="叶绿体", per_page=1)
+    assert sorted(ids) == sorted(published[v] for v in EXPECTED["teacher2"])
+
+
+def test_a_cursor_is_bound_to_its_search(api, published) -> None:
+    first = api.search("cityadmin", q="叶绿体", per_page=2).get_json()
+    cursor = first["next_cursor"]
+    assert cursor
+
+    # Another search, another sort or a changed filter refuses it.
+    for params in (
+        {"q": "光合作用"},
+        {"q": "叶绿体", "sort": "newest"},
+        {"q": "叶绿体", "subject": "math"},
+        {"q": "叶绿体", "from": "2020-01-01"},
+    ):
+        resp = api.search("cityadmin", per_page=2, cursor=cursor, **params)
+        assert resp.status_code == 400
+        assert "another search" in resp.get_json()["error"]["message"]
+
+    # A changed character makes it unknown, never a 500. (Not the last one: a
+    # base64 text's last character may carry bits that decoding drops.)
+    for i in range(0, len(cursor) - 1, 7):
+        garbled = cursor[:i] + ("A" if cursor[i] != "A" else "B") + cursor[i + 1 :]
+        resp = api.search("cityadmin", q="叶绿体", per_page=2, cursor=garbled)
+        assert resp.status_code == 400, (i, resp.get_json())
+        assert resp.get_json()["error"]["details"]["parameter"] == "cursor"
+
+    # The facets asked for do not matter to the order: the cursor still fits.
+    resp = api.search("cityadmin", q="叶绿体", per_page=2, cursor=cursor, facets="")
+    assert resp.status_code == 200 and len(resp.get_json()["hits"]) == 2
+
+
+def test_facets_are_multi_select(api, client, world) -> None:
+    for title, subject in [
+        ("方程 甲", "math"),
+        ("方程 乙", "math"),
+        ("方程 丙", "chinese"),
+    ]:
+        rid = api.create("uploader1", title=title, subject=subject)["id"]
+        api.upload("uploader1", rid, "a.txt", title.encode())
+        api.publish("uploader1", rid, "school")
+    body = api.search("teacher1", q="方程", subject="math").get_json()
+    assert body["total"] == 2
+    # The picked field still offers its other values; other fields count the picks.
+    counts = {f["value"]: f["count"] for f in body["facets"]["subject"]}
+    assert counts == {"math": 2, "chinese": 1}
+    assert body["facets"]["school"] == [{"value": "s1", "label": "城东一中", "count": 2}]
+
+
+def test_a_cursor_the_engine_refuses_is_400(app, api, published, monkeypatch) -> None:
+    from indexer.engines.base import QueryError
+
+    cursor = api.search("cityadmin", q="叶绿体", per_page=2).get_json()["next_cursor"]
+    engine = app.extensions["kejian"].engine
+
+    def refuse(query):  # type: ignore[no-untyped-def]
+        raise QueryError("relevance cursor deeper than 100000 hits")
+
+    monkeypatch.setattr(engine, "search", refuse)
+    resp = api.search("cityadmin", q="叶绿体", per_page=2, cursor=cursor)
+    assert resp.status_code == 400
+    error = resp.get_json()["error"]
+    assert error["details"]["parameter"] == "cursor" and "100000" not in error["message"]

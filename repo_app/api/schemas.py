@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from marshmallow import (
@@ -11,10 +12,12 @@ from marshmallow import (
     ValidationError,
     fields,
     post_load,
+    pre_load,
     validate,
 )
 
 from config.vocabularies import FIELD_KINDS
+from indexer.engines.base import SORTS
 from repo_app.runtime import runtime
 
 
@@ -186,6 +189,95 @@ class ResourcePageSchema(Schema):
     items = fields.List(fields.Nested(ResourceSummarySchema))
 
 
+class DateOrDateTime(fields.String):
+    """An ISO 8601 date (``2026-03-01``) or date and time (``2026-03-01T08:00+08:00``),
+    loaded as a :class:`~datetime.date` or a :class:`~datetime.datetime`."""
+
+    INVALID = (
+        "Not an ISO date (2026-03-01) or date and time (2026-03-01T08:00:00+08:00)."
+    )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **_: Any) -> Any:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValidationError(self.INVALID)
+        text = value.strip()
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(self.INVALID) from None
+
+
+class QueryArgsSchema(Schema):
+    """Query-string arguments: an empty value is the same as none."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    #: Arguments whose empty value means something of its own.
+    KEEP_EMPTY: tuple[str, ...] = ()
+
+    @pre_load
+    def _blank_is_absent(self, data: Any, **_: Any) -> Any:
+        return {
+            key: value
+            for key, value in data.items()
+            if value != "" or key in self.KEEP_EMPTY
+        }
+
+
+class SearchArgsSchema(QueryArgsSchema):
+    """What ``GET /search`` takes besides filters: every other parameter is a
+    filter on a facet field."""
+
+    KEEP_EMPTY = ("facets",)
+
+    q = fields.String(
+        load_default="", metadata={"description": "words, Chinese or English"}
+    )
+    sort = fields.String(
+        load_default="relevance",
+        validate=validate.OneOf(SORTS, error="Unknown sort {input!r}; use {choices}."),
+    )
+    page = fields.Integer(
+        validate=validate.Range(min=1, max=10_000),
+        metadata={"description": "from 1, up to 10,000 results deep; not with cursor"},
+    )
+    per_page = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100)
+    )
+    facets = fields.String(
+        metadata={
+            "description": "comma-separated facet fields to count (all when absent, "
+            "none when empty)"
+        }
+    )
+    date_from = DateOrDateTime(
+        data_key="from",
+        metadata={
+            "description": "resources changed at or after this date (a UTC day) or "
+            "date and time (naive is UTC)"
+        },
+    )
+    date_to = DateOrDateTime(
+        data_key="to",
+        metadata={
+            "description": "resources changed before this date and time, or up to "
+            "the end of this date (a UTC day)"
+        },
+    )
+    cursor = fields.String(
+        validate=validate.Length(max=4000),
+        metadata={
+            "description": "next_cursor of the page before: pages on without a depth "
+            "limit; not with page"
+        },
+    )
+
+
 class SearchHitSchema(Schema):
     id = fields.Integer()
     title = fields.String()
@@ -206,7 +298,21 @@ class FacetValueSchema(Schema):
 
 class SearchResultSchema(Schema):
     total = fields.Integer()
-    page = fields.Integer()
+    page = fields.Integer(
+        allow_none=True, metadata={"description": "null when paged by cursor"}
+    )
     per_page = fields.Integer()
+    next_cursor = fields.String(
+        allow_none=True,
+        metadata={"description": "pass as cursor for the next page; null on the last"},
+    )
     hits = fields.List(fields.Nested(SearchHitSchema))
-    facets = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)))
+    facets = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Nested(FacetValueSchema)),
+        metadata={
+            "description": "multi-select counts: a filtered field is counted with "
+            "the other filters but not its own, so its other values stay on offer"
+        },
+    )
+

@@ -1,32 +1,41 @@
-"""``GET /api/v1/search``: full text, facets, filters, sort and pages."""
+"""``GET /api/v1/search``: full text, facets, filters, dates, sort and pages."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError
 
 from indexer.engines.base import FACET_FIELDS
-from repo_app.api.schemas import SearchResultSchema
+from repo_app.api.schemas import (
+    SearchArgsSchema,
+    SearchResultSchema,
+)
 from repo_app.auth import current_principal
 from repo_app.errors import BadRequest
 from repo_app.services import search as search_service
 
 blp = Blueprint("search", __name__, description="Search the pool")
 
-_CONTROL = {"q", "sort", "page", "per_page", "facets"}
+_SEARCH_ARGS = SearchArgsSchema()
+#: Parameters of ``/search`` that are not filters.
+_CONTROL = {field.data_key or name for name, field in _SEARCH_ARGS.fields.items()}
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
+def _query_args(schema: Schema) -> dict[str, Any]:
+    """Load the query string through *schema*; a bad value is a 400 naming it."""
     try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, got {raw[:40]!r}.") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}.")
-    return value
+        return schema.load(request.args.to_dict())  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        errors = exc.normalized_messages()
+        name = min(errors)
+        problem = errors[name]
+        text = problem[0] if isinstance(problem, list) else str(problem)
+        raise BadRequest(
+            f"Invalid {name}: {text}", details={"parameter": name, "fields": errors}
+        ) from None
 
 
 @blp.route("/search", methods=["GET"])
@@ -34,31 +43,41 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 # through nested schemas cost more than the engine's own query. The schema documents it.
 @blp.alt_response(200, schema=SearchResultSchema, success=True, description="Results")
 @blp.doc(
-    parameters=[
-        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "words, Chinese or English"},
-        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["relevance", "newest", "popular"]}},
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-        {"name": "facets", "in": "query", "schema": {"type": "string"}, "description": "comma-separated facet names to count; empty for none"},
-    ]
+    parameters=[{"in": "query", "schema": SearchArgsSchema}]
     + [
-        {"name": f, "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "explode": True, "description": "filter"}
-        for f in FACET_FIELDS
+        {
+            "name": name,
+            "in": "query",
+            "schema": {"type": "array", "items": {"type": "string"}},
+            "explode": True,
+            "description": "filter: any of these values (a code or its label); "
+            "values of different fields must all match",
+        }
+        for name in FACET_FIELDS
     ]
 )
 def search() -> Response:
-    """Search the resources the caller may see."""
-    args = request.args
-    filter_args = {k: args.getlist(k) for k in args if k not in _CONTROL}
-    facets_arg = args.get("facets")
-    facets = None if facets_arg is None else [f for f in facets_arg.split(",") if f]
+    """Search the resources the caller may see.
+
+    Facet counts are multi-select: the field of a filter is counted without that
+    filter, so the other values of it stay on offer.
+    """
+    args = _query_args(_SEARCH_ARGS)
+    filter_args = {
+        name: request.args.getlist(name) for name in request.args if name not in _CONTROL
+    }
+    facets = args.get("facets")
     result = search_service.search(
         current_principal(),
-        text=args.get("q", ""),
+        text=args["q"],
         filters=search_service.parse_filters(filter_args),
-        facets=facets,
-        sort=args.get("sort", "relevance") or "relevance",
-        page=_int_arg("page", 1, 1, 10_000),
-        per_page=_int_arg("per_page", 20, 1, 100),
+        facets=None if facets is None else [f for f in facets.split(",") if f],
+        sort=args["sort"],
+        page=args.get("page"),
+        per_page=args["per_page"],
+        date_from=args.get("date_from"),
+        date_to=args.get("date_to"),
+        cursor=args.get("cursor"),
     )
     return jsonify(result)
+

@@ -1,22 +1,33 @@
 """Searching the pool as a principal.
 
-The query is validated here (sizes, facet names, sort), the principal's access tokens
-are placed inside the engine query, and the engine's hits are joined with the database
-for display.
+The query is validated here (sizes, facet names, sort, dates, cursors), the
+principal's access tokens are placed inside the engine query, and the engine's hits
+are joined with the database for display.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import bindparam, select
 
 from config.vocabularies import FIELD_KINDS
-from indexer.engines.base import ACL_ALL, FACET_FIELDS, SORTS, SearchQuery
+from indexer.engines.base import (
+    ACL_ALL,
+    FACET_FIELDS,
+    SORTS,
+    Hit,
+    QueryError,
+    SearchQuery,
+)
 from repo_app.errors import BadRequest
 from repo_app.extensions import db
 from repo_app.models import Organisation, Resource
@@ -65,8 +76,39 @@ def _check_values(filters: dict[str, list[str]]) -> None:
             values[i] = code
 
 
-def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
-           facets: Sequence[str] | None, sort: str, page: int, per_page: int) -> dict[str, Any]:
+def search(
+    principal: Principal,
+    *,
+    text: str,
+    filters: dict[str, list[str]],
+    facets: Sequence[str] | None,
+    sort: str,
+    page: int | None = None,
+    per_page: int,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Search the resources *principal* may see.
+
+    Facets are multi-select: a filtered field is counted with every other filter
+    but not its own, so its other values stay on offer; totals and hits honour
+    every filter.
+
+    :param filters: from :func:`parse_filters`; vocabulary labels become codes.
+    :param facets: fields to count; ``None`` counts every facet.
+    :param page: the page number (from 1), as deep as :data:`MAX_PAGE_DEPTH`
+        results; leave it out with *cursor*.
+    :param date_from: only resources changed at or after it; a :class:`~datetime.date`
+        means the start of that day, in UTC like a naive datetime.
+    :param date_to: only resources changed before it; a date includes that whole day.
+    :param cursor: the ``next_cursor`` of the page before, to page on without a
+        depth limit.
+    :returns: ``total``, ``page``, ``per_page``, ``hits``, ``facets`` and
+        ``next_cursor`` (``None`` on the last page).
+    :raises BadRequest: for a query, filter, date, page or cursor that cannot run.
+    :raises SearchUnavailable: when the search engine cannot be reached.
+    """
     if len(text) > MAX_QUERY_CHARS:
         raise BadRequest(f"The query is too long: at most {MAX_QUERY_CHARS} characters.")
     if sort not in SORTS:
@@ -74,13 +116,32 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
     facet_names = list(FACET_FIELDS) if facets is None else list(facets)
     unknown = [f for f in facet_names if f not in FACET_FIELDS]
     if unknown:
-        raise BadRequest(f"Unknown facet {unknown[0]!r}. Facets: {', '.join(FACET_FIELDS)}.")
-    offset = (page - 1) * per_page
-    if offset + per_page > MAX_PAGE_DEPTH:
-        raise BadRequest(f"Pages reach at most {MAX_PAGE_DEPTH} results; narrow the search.")
+        raise BadRequest(
+            f"Unknown facet {unknown[0]!r}. Facets: {', '.join(FACET_FIELDS)}."
+        )
     _check_values(filters)
+    start, end = date_range(date_from, date_to)
 
-    rt = runtime()
+    # The cursor names the search it pages: used with another one it would skip or
+    # repeat results, so it is refused instead.
+    fingerprint = _fingerprint(text, filters, sort, start, end)
+    after: list[Any] | None = None
+    if cursor is not None:
+        if page is not None:
+            raise BadRequest(
+                "Give either page or cursor, not both.", details={"parameter": "cursor"}
+            )
+        after, seen = _decode_cursor(cursor, fingerprint)
+        offset = 0
+    else:
+        offset = ((page or 1) - 1) * per_page
+        seen = offset
+        if offset + per_page > MAX_PAGE_DEPTH:
+            raise BadRequest(
+                f"Pages reach at most {MAX_PAGE_DEPTH} results; narrow the search, "
+                "or page on with next_cursor."
+            )
+
     query = SearchQuery(
         text=text.replace("\x00", " "),
         filters=filters,
@@ -88,22 +149,145 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
         sort=sort,
         offset=offset,
         limit=per_page,
-        acl=principal.acl() if not principal.system else [ACL_ALL],
+        acl=_acl(principal),
+        date_from=start,
+        date_to=end,
+        search_after=after,
     )
-    result = rt.engine.search(query)
+    try:
+        result = runtime().engine.search(query)
+    except QueryError:
+        if after is None:
+            raise
+        # Signed by us, yet refused: made for another engine or index layout, or
+        # deeper than the engine follows relevance order.
+        raise BadRequest(
+            "The search cannot page on from this cursor; start again from page 1, "
+            "or sort by newest to page deeper.",
+            details={"parameter": "cursor"},
+        ) from None
 
-    ids = [int(h.id) for h in result.hits]
+    seen += len(result.hits)
+    next_cursor = None
+    full_page = len(result.hits) == per_page
+    if result.cursor is not None and full_page and seen < result.total:
+        next_cursor = _encode_cursor(result.cursor, seen, fingerprint)
+    return {
+        "total": result.total,
+        "page": None if cursor is not None else (page or 1),
+        "per_page": per_page,
+        "next_cursor": next_cursor,
+        "hits": _hit_rows(result.hits),
+        "facets": _label_facets(result.facets),
+    }
+
+
+def date_range(
+    date_from: dt.date | None, date_to: dt.date | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The UTC bounds of a date filter: a start included and an end excluded.
+
+    A naive datetime is UTC; a :class:`~datetime.date` is a day in UTC, which
+    *date_from* starts and *date_to* includes whole (it ends at the next midnight).
+
+    :raises BadRequest: for a year before 1900 or after 2999, or an empty range.
+    """
+    start = _bound("from", date_from, next_day=False)
+    end = _bound("to", date_to, next_day=True)
+    if start is not None and end is not None and start >= end:
+        raise BadRequest("from must be before to.", details={"parameter": "from"})
+    return start, end
+
+
+def _bound(name: str, value: dt.date | None, *, next_day: bool) -> dt.datetime | None:
+    if value is None:
+        return None
+    if not 1900 <= value.year <= 2999:
+        raise BadRequest(
+            f"{name} must be a date between the years 1900 and 2999.",
+            details={"parameter": name},
+        )
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+    day = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    return day + dt.timedelta(days=1) if next_day else day
+
+
+def _acl(principal: Principal) -> list[str]:
+    return [ACL_ALL] if principal.system else principal.acl()
+
+
+# -- cursors ----------------------------------------------------------------------
+#
+# A cursor is the engine's sort key of the last hit, with the number of results seen
+# so far and a fingerprint of the search, signed with the application's secret key:
+# clients cannot forge sort keys for the engine to choke on, and a garbled or
+# tampered cursor is a plain 400.
+
+_CURSOR_SALT = "kejian.search.cursor"
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_CURSOR_SALT)
+
+
+def _fingerprint(
+    text: str,
+    filters: Mapping[str, Sequence[str]],
+    sort: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> str:
+    """A short digest of what decides a search's results and their order."""
+    parts = [
+        text,
+        sorted((name, sorted(values)) for name, values in filters.items()),
+        sort,
+        start.isoformat() if start else None,
+        end.isoformat() if end else None,
+    ]
+    key = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _encode_cursor(after: list[Any], seen: int, fingerprint: str) -> str:
+    return str(_serializer().dumps({"after": after, "seen": seen, "of": fingerprint}))
+
+
+def _decode_cursor(token: str, fingerprint: str) -> tuple[list[Any], int]:
+    """:raises BadRequest: for a cursor we did not make, or made for another search."""
+    try:
+        data = _serializer().loads(token)
+    except BadSignature:
+        raise BadRequest(
+            "The cursor is not one this search gave out; start again from page 1.",
+            details={"parameter": "cursor"},
+        ) from None
+
+    if not isinstance(data, dict) or data.get("of") != fingerprint:
+        raise BadRequest(
+            "The cursor belongs to another search: keep q, the filters, from, to and "
+            "sort as they were, or start again from page 1.",
+            details={"parameter": "cursor"},
+        )
+    return list(data["after"]), int(data["seen"])
+
+
+def _hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    """The engine's hits with what the page shows of them, read from the database."""
+    ids = [int(h.id) for h in hits]
     rows = (
         {row.id: row for row in db.session.execute(_HIT_ROWS, {"ids": ids})}
         if ids
         else {}
     )
-    hits = []
-    for hit in result.hits:
+    shown = []
+    for hit in hits:
         row = rows.get(int(hit.id))
         if row is None:  # deleted after the engine answered
             continue
-        hits.append(
+        shown.append(
             {
                 "id": row.id,
                 "title": row.title,
@@ -121,13 +305,7 @@ def search(principal: Principal, *, text: str, filters: dict[str, list[str]],
                 "updated_at": row.updated_at.isoformat(),
             }
         )
-    return {
-        "total": result.total,
-        "page": page,
-        "per_page": per_page,
-        "hits": hits,
-        "facets": _label_facets(result.facets),
-    }
+    return shown
 
 
 #: Only the columns a hit shows, without building ORM objects: at 20 hits a page this

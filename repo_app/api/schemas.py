@@ -19,7 +19,7 @@ from marshmallow import (
 from config.vocabularies import FIELD_KINDS
 from indexer.engines.base import SORTS
 from repo_app.runtime import runtime
-
+from repo_app.services.search import MAX_PREFIX_CHARS, MAX_SUGGESTIONS
 
 
 class StrictSchema(Schema):
@@ -278,6 +278,21 @@ class SearchArgsSchema(QueryArgsSchema):
     )
 
 
+class SuggestArgsSchema(QueryArgsSchema):
+    q = fields.String(
+        required=True,
+        error_messages={"required": "Give q, the beginning of a title."},
+        metadata={
+            "description": "what the user has typed: the beginning or part of a "
+            "title, or its pinyin or pinyin initials (sx for 数学); at most "
+            f"{MAX_PREFIX_CHARS} characters"
+        },
+    )
+    limit = fields.Integer(
+        load_default=10, validate=validate.Range(min=1, max=MAX_SUGGESTIONS)
+    )
+
+
 class SearchHitSchema(Schema):
     id = fields.Integer()
     title = fields.String()
@@ -316,3 +331,8 @@ class SearchResultSchema(Schema):
         },
     )
 
+
+class SuggestResultSchema(Schema):
+    suggestions = fields.List(
+        fields.String(), metadata={"description": "titles, best first"}
+    )

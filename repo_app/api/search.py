@@ -1,4 +1,5 @@
-"""``GET /api/v1/search``: full text, facets, filters, dates, sort and pages."""
+"""``GET /api/v1/search`` (full text, facets, filters, dates, sort and pages) and
+``GET /api/v1/suggest`` (titles for a search box as the user types)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from indexer.engines.base import FACET_FIELDS
 from repo_app.api.schemas import (
     SearchArgsSchema,
     SearchResultSchema,
+    SuggestArgsSchema,
+    SuggestResultSchema,
 )
 from repo_app.auth import current_principal
 from repo_app.errors import BadRequest
@@ -20,6 +23,7 @@ from repo_app.services import search as search_service
 blp = Blueprint("search", __name__, description="Search the pool")
 
 _SEARCH_ARGS = SearchArgsSchema()
+_SUGGEST_ARGS = SuggestArgsSchema()
 #: Parameters of ``/search`` that are not filters.
 _CONTROL = {field.data_key or name for name, field in _SEARCH_ARGS.fields.items()}
 
@@ -81,3 +85,14 @@ def search() -> Response:
     )
     return jsonify(result)
 
+
+@blp.route("/suggest", methods=["GET"])
+@blp.alt_response(
+    200, schema=SuggestResultSchema, success=True, description="Suggestions"
+)
+@blp.doc(parameters=[{"in": "query", "schema": SuggestArgsSchema}])
+def suggest() -> Response:
+    """Titles the caller may see that complete what they typed."""
+    args = _query_args(_SUGGEST_ARGS)
+    titles = search_service.suggest(current_principal(), args["q"], args["limit"])
+    return jsonify(suggestions=titles)

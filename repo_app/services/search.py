@@ -1,4 +1,4 @@
-"""Searching the pool as a principal.
+"""Searching the pool as a principal, and suggesting titles as they type.
 
 The query is validated here (sizes, facet names, sort, dates, cursors), the
 principal's access tokens are placed inside the engine query, and the engine's hits
@@ -12,6 +12,7 @@ import hashlib
 import json
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from indexer.engines.base import (
     QueryError,
     SearchQuery,
 )
-from repo_app.errors import BadRequest
+from repo_app.errors import BadRequest, ServiceUnavailable
 from repo_app.extensions import db
 from repo_app.models import Organisation, Resource
 from repo_app.runtime import runtime
@@ -37,6 +38,9 @@ from repo_app.security import Principal
 MAX_QUERY_CHARS = 1000
 MAX_PAGE_DEPTH = 10_000
 MAX_FILTER_VALUES = 50
+#: Suggestions: the longest prefix taken, and the most titles returned.
+MAX_PREFIX_CHARS = 100
+MAX_SUGGESTIONS = 20
 
 #: Facets whose values are organisation codes, labelled with the organisation's name.
 ORG_FACETS = {"owner_org", "school", "district"}
@@ -180,6 +184,45 @@ def search(
         "hits": _hit_rows(result.hits),
         "facets": _label_facets(result.facets),
     }
+
+
+def suggest(principal: Principal, prefix: str, limit: int = 10) -> list[str]:
+    """Titles *principal* may see that complete *prefix*, for a search box.
+
+    Titles match on their text, their full pinyin and their pinyin initials
+    (``sx`` and ``shux`` find 数学 titles); titles that start with *prefix* come
+    first, then the most downloaded.
+
+    :raises BadRequest: for a blank prefix, one longer than
+        :data:`MAX_PREFIX_CHARS`, one with control characters, or a *limit* outside
+        1 to :data:`MAX_SUGGESTIONS`.
+    :raises ServiceUnavailable: when the engine cannot suggest titles.
+    :raises SearchUnavailable: when the search engine cannot be reached.
+    """
+    prefix = prefix.strip()
+    if not prefix:
+        raise BadRequest(
+            "Give q, the beginning of a title.", details={"parameter": "q"}
+        )
+    if len(prefix) > MAX_PREFIX_CHARS:
+        raise BadRequest(
+            f"q is too long for a suggestion: at most {MAX_PREFIX_CHARS} characters.",
+            details={"parameter": "q"},
+        )
+    if any(unicodedata.category(char) == "Cc" for char in prefix):
+        raise BadRequest("q contains control characters.", details={"parameter": "q"})
+    if not 1 <= limit <= MAX_SUGGESTIONS:
+        raise BadRequest(
+            f"limit must be between 1 and {MAX_SUGGESTIONS}.",
+            details={"parameter": "limit"},
+        )
+
+    try:
+        return runtime().engine.suggest(prefix, _acl(principal), limit)
+    except NotImplementedError:
+        raise ServiceUnavailable(
+            "This search engine does not suggest titles; search instead."
+        ) from None
 
 
 def date_range(

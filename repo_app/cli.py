@@ -1,9 +1,9 @@
 """The ``kejian`` command, built on Flask's CLI.
 
 ``kejian run`` and ``kejian db upgrade`` come from Flask and Flask-Migrate; the commands
-here manage organisations, users and tokens, import courseware, search, reindex, run
-the job worker and set up the demo. Commands that print data take ``--json`` and then
-print exactly one JSON document on standard output.
+here manage organisations, users and tokens, import courseware, search, reindex, check
+the index against the database, run the job worker and set up the demo. Commands that
+print data take ``--json`` and then print exactly one JSON document on standard output.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import current_app
@@ -21,6 +21,9 @@ from flask.cli import FlaskGroup, with_appcontext
 from tqdm import tqdm
 
 from config.settings import SettingsError
+
+if TYPE_CHECKING:
+    from repo_app.services.index_check import CheckReport
 
 log = logging.getLogger("kejian.cli")
 
@@ -83,9 +86,9 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-def _progress(total: int, desc: str) -> tqdm:
+def _progress(total: int, desc: str, unit: str = "file") -> tqdm:
     # A bar on a terminal only; logs and pipes get the summary line instead.
-    return tqdm(total=total, desc=desc, unit="file", disable=not sys.stderr.isatty(),
+    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(),
                 file=sys.stderr, dynamic_ncols=True)
 
 
@@ -299,6 +302,86 @@ def reindex() -> None:
         db.session.rollback()
         _fail(f"reindex failed, the search index is unchanged: {exc}")
     click.echo(f"Indexed {done} resources in {time.monotonic() - started:.1f} s.")
+
+
+@commands.command("check")
+@click.option("--fix", is_flag=True,
+              help="re-index missing and stale resources, remove extra documents")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+@_domain_errors
+def check(fix: bool, as_json: bool) -> None:
+    """Compare the search index with the database; exit 1 when they differ.
+
+    Missing, stale and extra documents are counted with examples, beside the index
+    changes waiting in the outbox and those whose delivery failed. With --fix they
+    are repaired through the outbox and the index is checked again.
+    """
+    from sqlalchemy import func, select
+
+    from indexer.engines.base import SearchEngineError
+    from repo_app.extensions import db
+    from repo_app.models import Resource
+    from repo_app.services import index_check
+
+    total = db.session.scalar(select(func.count()).select_from(Resource)) or 0
+    repaired = after = None
+    try:
+        with _progress(total, "check", "resource") as bar:
+            report = index_check.check(progress=bar.update)
+        if fix and not report.consistent:
+            work = report.outbox.queued + len(report.missing) + len(report.stale)
+            with _progress(work + len(report.extra), "repair", "resource") as bar:
+                repaired = index_check.repair(report, progress=bar.update)
+            with _progress(total, "check again", "resource") as bar:
+                after = index_check.check(progress=bar.update)
+    except SearchEngineError as exc:
+        db.session.rollback()
+        _fail(f"the search index cannot be read or written: {exc}")
+    final = after or report
+
+    if as_json:
+        doc = report.as_json()
+        if repaired is not None and after is not None:
+            doc["fix"] = repaired.as_json()
+            doc["after"] = after.as_json()
+        _echo_json(doc)
+    else:
+        _echo_check(report)
+        if repaired is not None and after is not None:
+            click.echo(
+                f"Repaired: {repaired.queued} resources queued again, "
+                f"{repaired.removed} foreign ids removed; {repaired.delivered} "
+                f"changes delivered, {repaired.failed} failed."
+            )
+            click.echo("After the repair:")
+            _echo_check(after)
+        if not final.consistent:
+            hint = "" if fix else "; 'kejian check --fix' repairs it"
+            click.echo(f"The search index differs from the database{hint}.")
+    sys.exit(0 if final.consistent else 1)
+
+
+def _echo_check(report: CheckReport) -> None:
+    """Print an :class:`~repo_app.services.index_check.CheckReport` for people."""
+    click.echo(
+        f"{report.resources} resources, {report.documents} documents in the index "
+        f"(checked in {report.seconds:.1f} s)."
+    )
+    for name in ("missing", "stale", "extra"):
+        ids = getattr(report, name)
+        shown = ", ".join(str(i) for i in ids[:10]) + (" …" if len(ids) > 10 else "")
+        click.echo(f"  {name:<8} {len(ids):>6}  {shown}".rstrip())
+    outbox = report.outbox
+    click.echo(
+        f"  queued   {outbox.queued:>6}  changes waiting for delivery; "
+        f"{outbox.failing} failing, {report.late} late"
+    )
+    for failure in outbox.failures[:5]:
+        click.echo(
+            f"    resource {failure['resource']}: {failure['attempts']} attempts, "
+            f"next at {failure['next_attempt_at']}: {failure['error']}"
+        )
 
 
 @commands.command("worker")

@@ -27,14 +27,30 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+#: C0 control characters have no place in metadata, and PostgreSQL cannot store NUL.
+#: A description keeps its tabs and line breaks.
+NO_CONTROLS = validate.Regexp(
+    r"\A[^\x00-\x1f]*\Z",
+    error="Control characters (U+0000 to U+001F) are not allowed here.",
+)
+NO_CONTROLS_BUT_LINES = validate.Regexp(
+    r"\A[^\x00-\x08\x0b\x0c\x0e-\x1f]*\Z",
+    error="Control characters other than tabs and line breaks are not allowed here.",
+)
+
+
 class ResourceInSchema(StrictSchema):
     """Metadata of a resource. Vocabulary fields take a code or a Chinese or English
     label (``math``, ``数学`` or ``Mathematics``) and are stored as codes."""
 
-    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    description = fields.String(validate=validate.Length(max=20_000))
+    title = fields.String(
+        required=True, validate=[validate.Length(min=1, max=300), NO_CONTROLS]
+    )
+    description = fields.String(
+        validate=[validate.Length(max=20_000), NO_CONTROLS_BUT_LINES]
+    )
     keywords = fields.List(
-        fields.String(validate=validate.Length(min=1, max=100)),
+        fields.String(validate=[validate.Length(min=1, max=100), NO_CONTROLS]),
         validate=validate.Length(max=50),
     )
     language = fields.String(allow_none=True)
@@ -46,7 +62,7 @@ class ResourceInSchema(StrictSchema):
     resource_type = fields.String(allow_none=True)
     licence = fields.String(allow_none=True)
     chapters = fields.List(fields.Integer(strict=True), validate=validate.Length(max=100))
-    owner_org = fields.String(validate=validate.Length(min=1, max=64))
+    owner_org = fields.String(validate=[validate.Length(min=1, max=64), NO_CONTROLS])
 
     @post_load
     def _codes(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -75,7 +91,7 @@ class ResourceInSchema(StrictSchema):
 
 
 class ResourcePatchSchema(ResourceInSchema):
-    title = fields.String(validate=validate.Length(min=1, max=300))
+    title = fields.String(validate=[validate.Length(min=1, max=300), NO_CONTROLS])
 
 
 class PublishSchema(StrictSchema):
@@ -87,7 +103,9 @@ class PublishSchema(StrictSchema):
 
 class ReviewSchema(StrictSchema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    note = fields.String(
+        load_default="", validate=[validate.Length(max=2000), NO_CONTROLS_BUT_LINES]
+    )
 
 
 class OrgRefSchema(Schema):

@@ -287,7 +287,18 @@ def apply_csv(principal: Principal, raw: bytes) -> CsvOutcome:
     :raises ValidationError: when the file is not CSV text with an ``id`` column, or
         has more than :data:`MAX_CSV_ROWS` rows.
     """
-    reader = csv.DictReader(io.StringIO(decode_csv(raw, "The CSV file")))
+    text = decode_csv(raw, "The CSV file")
+    try:
+        return _apply_rows(principal, csv.DictReader(io.StringIO(text)))
+    except csv.Error as exc:
+        # A NUL byte, an unclosed quote at the end: not a CSV file.
+        db.session.rollback()
+        raise ValidationError(
+            f"The CSV cannot be read: {exc}.", details={"problem": "unreadable"}
+        ) from None
+
+
+def _apply_rows(principal: Principal, reader: csv.DictReader[str]) -> CsvOutcome:
     columns = [c.strip() for c in reader.fieldnames or []]
     if "id" not in columns:
         raise ValidationError(
@@ -304,7 +315,8 @@ def apply_csv(principal: Principal, raw: bytes) -> CsvOutcome:
                 f"The CSV has more than {MAX_CSV_ROWS} rows; split it.",
                 details={"field": "file", "problem": "too_many_rows"},
             )
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        # Cells past the header's columns (key None) are ignored.
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
         if not any(row.values()):
             continue
         change = _row_change(principal, number, row, outcome.problems)

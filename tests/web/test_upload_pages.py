@@ -263,3 +263,15 @@ def test_csv_sets_metadata_of_many_resources_or_none(pages: Pages, api: Api) -> 
 
     no_id = send("title\nx\n").get_data(as_text=True)
     assert 'id="file-error"' in no_id
+    # A NUL in a cell (Python's csv reads it): the row is a problem, nothing changes.
+    nul = send(f"id,title\n{first},\x00\n")
+    html = nul.get_data(as_text=True)
+    assert nul.status_code == 200 and "csv-problems" in html
+    assert html.count("<tr><td>") == 1
+    db.session.expire_all()
+    assert db.session.get(Resource, first).title == "一"
+    # A cell longer than csv reads: not a CSV it can take.
+    huge = send(f"id,description\n{first},{'长' * 140_000}\n")
+    assert huge.status_code == 200 and 'id="file-error"' in huge.get_data(as_text=True)
+    # Rows longer than the header: the cells past it are ignored.
+    assert send(f"id,title\n{first},一,extra,cells\n").status_code == 303

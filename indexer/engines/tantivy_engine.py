@@ -93,17 +93,9 @@ _GENERATION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 #: write that still fails is kept in the outbox and retried later.
 WRITE_ATTEMPTS = 3
 
-#: Values returned per facet; counts are exact while a field has fewer values than
-#: ten times this in each index segment.
-FACET_SIZE = 100
-#: Extracted text stored (not indexed: all of it is) for highlighting.
-STORED_TEXT_CHARS = 20_000
-#: Snippet length of ``description`` and ``text``; titles come back whole.
-SNIPPET_CHARS = 120
-TITLE_SNIPPET_CHARS = 300
-
-#: Field boosts of a document's text for relevance and of an exact phrase in a title.
-PHRASE_BOOST = 2.0
+#: Facet counts of tantivy's terms aggregation are exact while a field has fewer
+#: values than this many times common.FACET_SIZE in each index segment.
+_SEGMENT_FACET_FACTOR = 10
 
 #: Matching runs on one field holding the tokens of every text field: intersecting
 #: one posting list per token is two to three times faster than intersecting unions
@@ -659,7 +651,7 @@ class TantivyEngine(SearchEngine):
         return len(written)
 
     def delete(self, ids: Iterable[str]) -> None:
-        wanted = sorted({_clean(str(doc_id)) for doc_id in ids})
+        wanted = sorted({common.clean(str(doc_id)) for doc_id in ids})
         if not wanted:
             return
 
@@ -672,21 +664,18 @@ class TantivyEngine(SearchEngine):
 
     def _convert(self, document: Mapping[str, Any]) -> tuple[str, tantivy.Document]:
         """Turn an engine-neutral document into a tantivy one."""
-        raw_id = document.get("id")
-        if raw_id is None or str(raw_id) == "":
-            raise ValueError("a search document needs an 'id'")
-        doc_id = _clean(str(raw_id))
+        doc_id = common.document_id(document)
 
         doc = tantivy.Document()
         doc.add_text("id", doc_id)
         doc.add_unsigned(tantivy_order.ID_KEY_FIELD, tantivy_order.id_key(doc_id))
         for name in ("acl", "status", "visibility", *FACET_FIELDS):
-            for value in _values(document.get(name)):
+            for value in common.keyword_values(document.get(name)):
                 doc.add_text(name, value)
 
         everything = []
         for name in TEXT_FIELDS:
-            text = _joined(document.get(name))
+            text = common.joined_text(document.get(name))
             analysed = analysis.index_text(text) if text else ""
             if analysed:
                 everything.append(analysed)
@@ -694,19 +683,21 @@ class TantivyEngine(SearchEngine):
                     doc.add_text(name, analysed)
             stored = _STORED_TEXT.get(name)
             if stored and text:
-                kept = text[:STORED_TEXT_CHARS]
+                kept = text[: common.STORED_TEXT_CHARS]
                 doc.add_bytes(stored, kept.encode("utf-8", "replace"))
 
         if everything:
             doc.add_text(ALL_FIELD, " ".join(everything))
 
         for name in _DATE_FIELDS:
-            moment = _datetime(document.get(name), name)
+            moment = common.utc_datetime(document.get(name), name)
             if moment is not None:
                 doc.add_date(name, moment)
-        doc.add_integer("downloads", _int(document.get("downloads"), "downloads"))
+        downloads = common.integer(document.get("downloads"), "downloads")
+        doc.add_integer("downloads", downloads)
 
-        head, contained = analysis.suggest_keys(_joined(document.get("title")))
+        title = common.joined_text(document.get("title"))
+        head, contained = analysis.suggest_keys(title)
         if head:
             doc.add_text("suggest_head", " ".join(sorted(head)))
             doc.add_text("suggest_any", " ".join(sorted(contained)))
@@ -799,15 +790,12 @@ class TantivyEngine(SearchEngine):
         if not highlighter:
             return hit
 
+        texts = {}
         for name, stored_name in _STORED_TEXT.items():
             values = stored.get_all(stored_name)
-            if not values:
-                continue
-            text = bytes(values[0]).decode("utf-8", "replace")
-            size = TITLE_SNIPPET_CHARS if name == "title" else SNIPPET_CHARS
-            snippet = highlighter(text, size)
-            if snippet is not None:
-                hit.highlights[name] = snippet
+            if values:
+                texts[name] = bytes(values[0]).decode("utf-8", "replace")
+        hit.highlights.update(common.highlights(highlighter, texts))
         return hit
 
     def _facet_counts(
@@ -861,9 +849,7 @@ class TantivyEngine(SearchEngine):
     # -------------------------------------------------------- query building
 
     def _access_clause(self, acl: Sequence[str]) -> tantivy.Query | None:
-        if isinstance(acl, str):
-            acl = [acl]
-        tokens = sorted({_clean(str(token)) for token in acl if token})
+        tokens = common.access_tokens(acl)
         if not tokens:
             return None
         if ACL_ALL in tokens:
@@ -879,7 +865,7 @@ class TantivyEngine(SearchEngine):
 
         accepted = {}
         for name, given in query.filters.items():
-            values = sorted(set(_values(given)))
+            values = sorted(set(common.keyword_values(given)))
             if values:
                 accepted[name] = values
         return _Filters(fixed, accepted)
@@ -985,7 +971,7 @@ class TantivyEngine(SearchEngine):
         for phrase in plan.phrases:
             exact = tantivy.Query.phrase_query(self._schema, "title", list(phrase))
             boosted = tantivy.Query.boost_query(
-                exact, PHRASE_BOOST * TEXT_FIELDS["title"]
+                exact, common.PHRASE_BOOST * TEXT_FIELDS["title"]
             )
             boosts.append((Occur.Should, boosted))
 
@@ -1035,8 +1021,7 @@ class TantivyEngine(SearchEngine):
         limit = min(limit, 100)
         if limit <= 0:
             return []
-        key = analysis.compact(prefix or "")[: analysis.MAX_SUGGEST_CHARS]
-        key = "".join(char for char in key if char.isalnum())
+        key = common.suggestion_key(prefix)
         access = self._access_clause(acl)
         if not key or access is None:
             return []
@@ -1278,8 +1263,8 @@ def _terms(names: Iterable[str]) -> dict[str, Any]:
         name: {
             "terms": {
                 "field": name,
-                "size": FACET_SIZE,
-                "segment_size": FACET_SIZE * 10,
+                "size": common.FACET_SIZE,
+                "segment_size": common.FACET_SIZE * _SEGMENT_FACET_FACTOR,
             }
         }
         for name in names
@@ -1319,59 +1304,3 @@ def _prefix_regex(prefix: str) -> str:
     """A regex matching terms that start with *prefix*, which holds only letters,
     digits and CJK characters (none of them special in a regex)."""
     return "".join(char for char in prefix if char.isalnum()) + ".*"
-
-
-def _clean(value: str) -> str:
-    """Drop what cannot cross into Rust (lone surrogates)."""
-    if value.isascii():
-        return value
-    return value.encode("utf-8", "replace").decode("utf-8")
-
-
-def _values(value: Any) -> list[str]:
-    """A keyword field's values: one string, a list of them, or nothing."""
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str | int) else list(value)
-    return [_clean(str(item)) for item in items if item is not None and str(item) != ""]
-
-
-def _joined(value: Any) -> str:
-    """A text field's content: one string or a list joined by line breaks."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return "\n".join(str(item) for item in value if item)
-
-
-def _datetime(value: Any, name: str) -> dt.datetime | None:
-    """A UTC datetime from a datetime (naive ones are UTC), a date or ISO text."""
-    if value is None or value == "":
-        return None
-
-    moment: dt.datetime
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, dt.date):
-        moment = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            moment = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{name} is not an ISO date: {value!r}") from None
-    else:
-        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
-
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
-
-
-def _int(value: Any, name: str) -> int:
-    if value is None:
-        return 0
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None

@@ -21,6 +21,16 @@ __all__ = ["search_alias", "search_cluster", "search_gate"]  # fixtures used her
 
 LESSON = "勾股定理 课件：直角三角形两直角边的平方和等于斜边的平方。Pythagoras.".encode()
 PLANT = "光合作用 学案：叶绿体把光能变成化学能。Photosynthesis.".encode()
+#: Lucene syntax, emoji, control characters, a long text: results, never an error.
+HOSTILE_QUERIES = [
+    '"unbalanced',
+    "title:(foo AND",
+    "a OR b^2 ~3 * [1 TO",
+    "/regex.*/ \\",
+    "😀🎓 勾股",
+    "\x00\x01\x1f 斜边",
+    "斜边" * 499,
+]
 
 
 @contextlib.contextmanager
@@ -86,6 +96,13 @@ def test_upload_search_and_reindex_on_elasticsearch(
         # Uploaded and published: found by a word of its text.
         rid = add_resource(client, headers, "勾股定理", LESSON)
         assert found(client, headers, "斜边") == [rid]
+
+        # Query text of any kind runs on the cluster; too long a text is our 400.
+        for text in HOSTILE_QUERIES:
+            assert isinstance(found(client, headers, text), list), text
+        resp = client.get("/api/v1/search", query_string={"q": "斜" * 10_000})
+        assert resp.status_code == 400
+        assert "too long" in resp.get_json()["error"]["message"]
 
         # kejian reindex loads a new physical index and moves the alias to it.
         (before,) = search_cluster.holders(search_alias)

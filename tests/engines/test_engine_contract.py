@@ -7,10 +7,12 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from indexer import analysis
 from indexer.engines.base import (
     ACL_ALL,
     FACET_FIELDS,
@@ -317,6 +319,44 @@ def test_every_facet_field_can_be_counted(
 
     assert set(result.facets) == set(FACET_FIELDS)
     assert result.facets["mime_group"] == [("presentation", 1)]
+
+
+def test_every_facet_field_counts_and_filters_its_values(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    # Two documents with one value of every facet field, one with another.
+    def valued(doc_id: str, value: str) -> dict[str, Any]:
+        return make_doc(doc_id, **{name: f"{name}-{value}" for name in FACET_FIELDS})
+
+    engine.index([valued("x1", "x"), valued("x2", "x"), valued("y1", "y")])
+
+    result = engine.search(SearchQuery(facets=list(FACET_FIELDS), acl=EVERYONE))
+    for name in FACET_FIELDS:
+        assert result.facets[name] == [(f"{name}-x", 2), (f"{name}-y", 1)], name
+        assert found(engine, filters={name: [f"{name}-y"]}) == ["y1"], name
+
+
+#: The synonym groups of indexer/synonyms.json.
+SYNONYM_GROUPS: list[list[str]] = json.loads(
+    (Path(analysis.__file__).with_name("synonyms.json")).read_text(encoding="utf-8")
+)["groups"]
+
+
+def test_every_synonym_of_the_list_finds_its_whole_group(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    # A title of each term of each group; each term finds every title of its group.
+    docs = [
+        make_doc(f"g{group}-{number}", title=term)
+        for group, terms in enumerate(SYNONYM_GROUPS)
+        for number, term in enumerate(terms)
+    ]
+    engine.index(docs)
+
+    for group, terms in enumerate(SYNONYM_GROUPS):
+        titles = {f"g{group}-{number}" for number in range(len(terms))}
+        for term in terms:
+            assert titles <= set(found(engine, term)), (term, terms)
 
 
 # ------------------------------------------------------- sorting and paging

@@ -28,6 +28,8 @@ _MIME_GROUPS = {
     "image": "image",
     "text": "text",
 }
+#: Every value of the ``mime_group`` field: a file of another kind is ``other``.
+MIME_GROUPS = frozenset({*_MIME_GROUPS.values(), "other"})
 
 
 def build_document(resource: Any, vocab: Vocabularies, acl: list[str]) -> dict[str, Any]:

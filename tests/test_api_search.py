@@ -288,3 +288,45 @@ def test_a_cursor_the_engine_refuses_is_400(app, api, published, monkeypatch) ->
     assert resp.status_code == 400
     error = resp.get_json()["error"]
     assert error["details"]["parameter"] == "cursor" and "100000" not in error["message"]
+
+
+def test_filter_values_must_name_something_the_field_holds(api) -> None:
+    from repo_app.extensions import db
+    from repo_app.models import ChapterNode
+
+    # Organisations of the right kind, chapters, localities and file types: a value
+    # that names none of them is a 400 naming it, whatever characters it has.
+    for name, value in [
+        ("school", "s9"),
+        ("school", "d1"),  # a district, not a school
+        ("district", "s1"),
+        ("owner_org", "nowhere"),
+        ("owner_org", "s1\x00"),
+        ("chapter", "123456"),
+        ("chapter", "abc"),
+        ("chapter", "²"),
+        ("chapter", "9" * 30),
+        ("locality", "moon"),
+        ("mime_group", "hologram"),
+    ]:
+        resp = api.search(None, **{name: value, "subject": "math"})
+        assert resp.status_code == 400, (name, value, resp.get_json())
+        error = resp.get_json()["error"]
+        assert error["details"] == {"field": name, "value": value}
+        assert f"Unknown {name} {value!r}" in error["message"]
+
+    # What names something is a filter, even when nothing matches it.
+    chapter = ChapterNode(textbook="pep-math-g7-v1", code="1", title="有理数")
+    db.session.add(chapter)
+    db.session.commit()
+    for name, value in [
+        ("chapter", str(chapter.id)),
+        ("school", "s3"),
+        ("district", "d2"),
+        ("owner_org", "city"),
+        ("locality", "rural"),
+        ("mime_group", "other"),
+    ]:
+        resp = api.search(None, **{name: value})
+        assert resp.status_code == 200, (name, value, resp.get_json())
+        assert resp.get_json()["total"] == 0

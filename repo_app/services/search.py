@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import bindparam, select
 
 from config.vocabularies import FIELD_KINDS
+from indexer.documents import MIME_GROUPS
 from indexer.engines.base import (
     ACL_ALL,
     FACET_FIELDS,
@@ -31,7 +32,7 @@ from indexer.engines.base import (
 )
 from repo_app.errors import BadRequest, ServiceUnavailable
 from repo_app.extensions import db
-from repo_app.models import Organisation, Resource
+from repo_app.models import ChapterNode, Locality, Organisation, OrgKind, Resource
 from repo_app.runtime import runtime
 from repo_app.security import Principal
 
@@ -44,6 +45,14 @@ MAX_SUGGESTIONS = 20
 
 #: Facets whose values are organisation codes, labelled with the organisation's name.
 ORG_FACETS = {"owner_org", "school", "district"}
+#: The kind of organisation a value of each organisation facet names (None: any).
+_ORG_FACET_KINDS = {
+    "owner_org": None,
+    "school": OrgKind.SCHOOL,
+    "district": OrgKind.DISTRICT,
+}
+#: Chapter ids are database integers: a longer number names no chapter.
+_MAX_CHAPTER_DIGITS = 9
 
 
 def parse_filters(args: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -64,20 +73,72 @@ def parse_filters(args: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     return filters
 
 
+#: Where a client finds the values of the facets that have no vocabulary.
+_WHERE_VALUES = {
+    "owner_org": "see GET /api/v1/organisations",
+    "school": "see the schools of GET /api/v1/organisations",
+    "district": "see the districts of GET /api/v1/organisations",
+    "chapter": "see GET /api/v1/chapters",
+    "locality": f"use one of {', '.join(Locality)}",
+    "mime_group": f"use one of {', '.join(sorted(MIME_GROUPS))}",
+}
+
+
 def _check_values(filters: dict[str, list[str]]) -> None:
+    """Turn vocabulary labels into codes, in place.
+
+    :raises BadRequest: for a value that names nothing the field can hold: no term
+        of its vocabulary, organisation of its kind, chapter, locality or file type.
+    """
     vocab = runtime().vocab
     for name, values in filters.items():
         kind = FIELD_KINDS.get(name)
-        if kind is None:
+        if kind is not None:
+            for i, value in enumerate(values):
+                code = vocab.resolve(kind, value)
+                if code is None:
+                    raise BadRequest(
+                        f"Unknown {name} {value!r}; see GET /api/v1/vocabularies.",
+                        details={"field": name, "value": value},
+                    )
+                values[i] = code
             continue
-        for i, value in enumerate(values):
-            code = vocab.resolve(kind, value)
-            if code is None:
-                raise BadRequest(
-                    f"Unknown {name} {value!r}; see GET /api/v1/vocabularies.",
-                    details={"field": name, "value": value},
-                )
-            values[i] = code
+
+        known = _known_values(name, values)
+        unknown = next((value for value in values if value not in known), None)
+        if unknown is not None:
+            raise BadRequest(
+                f"Unknown {name} {unknown!r}; {_WHERE_VALUES[name]}.",
+                details={"field": name, "value": unknown},
+            )
+
+
+def _known_values(name: str, values: Sequence[str]) -> set[str]:
+    """Those of *values* that the facet field *name* (without a vocabulary) can hold."""
+    if name == "locality":
+        return {value for value in values if value in set(Locality)}
+    if name == "mime_group":
+        return {value for value in values if value in MIME_GROUPS}
+    if name == "chapter":
+        ids = {
+            int(value)
+            for value in values
+            if value.isascii() and value.isdigit() and len(value) <= _MAX_CHAPTER_DIGITS
+        }
+        if not ids:
+            return set()
+        found = db.session.scalars(select(ChapterNode.id).where(ChapterNode.id.in_(ids)))
+        return {str(chapter) for chapter in found}
+
+    # No code holds a control character, and PostgreSQL cannot compare a NUL.
+    printable = [value for value in values if value.isprintable()]
+    if not printable:
+        return set()
+    query = select(Organisation.code).where(Organisation.code.in_(printable))
+    kind = _ORG_FACET_KINDS[name]
+    if kind is not None:
+        query = query.where(Organisation.kind == kind)
+    return set(db.session.scalars(query))
 
 
 def search(

@@ -33,6 +33,7 @@ def init_web(app: Flask) -> None:
     """Attach sessions, CSRF, languages, security headers and the page blueprints."""
     from repo_app import auth  # noqa: F401 - registers Flask-Login's user loader
     from repo_app.web import access, accounts, admin, assets, headers, i18n, nav, pages
+    from repo_app.web import browse, resource, search
     from repo_app.web import labels, review, upload, workspace
 
     # Flask has defaults for these, so they are set, not defaulted. A session lasts
@@ -73,7 +74,7 @@ def init_web(app: Flask) -> None:
     access.init_access(app)
     i18n.init_i18n(app)
     app.context_processor(labels.template_globals)
-    for module in (pages, accounts, admin):
+    for module in (pages, accounts, admin, browse, search, resource):
         app.register_blueprint(module.bp)
     for module in (upload, review, workspace):
         app.register_blueprint(module.bp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -33,22 +33,9 @@ VISIBILITY_SHORT = {
     Visibility.PUBLIC: _l("Public"),
 }
 
-#: Endpoints of the resource page, in the order they are looked for: the page group
-#: of browsing and search owns it.
-_RESOURCE_ENDPOINTS = (
-    "resource.show",
-    "resource.view",
-    "resource.page",
-    "resource.index",
-)
-
-
 def resource_url(resource_id: int) -> str:
-    """The address of a resource's page, or of its API record while there is none."""
-    for endpoint in _RESOURCE_ENDPOINTS:
-        if endpoint in current_app.view_functions:
-            return url_for(endpoint, resource_id=resource_id)
-    return f"/api/v1/resources/{resource_id}"
+    """The address of a resource's page."""
+    return url_for("resource_page.show", resource_id=resource_id)
 
 
 def preview_url(resource: Any) -> str | None:

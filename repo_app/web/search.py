@@ -1,0 +1,353 @@
+"""The search page: one box, facets with counts, filters kept in the address.
+
+What the page shows comes from its address only (``q``, any number of values per
+facet field, ``sort``, ``page``), so a search can be bookmarked, shared, paged and
+sent back without JavaScript. The page never fails on what an address holds:
+parameters and values it does not know are left out and named on the page, a page
+number beyond the results shows the last page, and when nothing is found the page
+counts what leaving out each filter, or the words, would find.
+
+Suggestions as the visitor types come from ``GET /api/v1/suggest``
+(``static/js/search.js``); the page works the same without them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from math import ceil
+from typing import Any
+
+from flask import Blueprint, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from config.vocabularies import FIELD_KINDS
+from indexer.engines.base import FACET_FIELDS, SORTS
+from repo_app.auth import current_principal
+from repo_app.extensions import db
+from repo_app.models import ChapterNode
+from repo_app.runtime import runtime
+from repo_app.security import Principal
+from repo_app.services import search as search_service
+from repo_app.web import display, nav
+
+bp = Blueprint("search_page", __name__)
+bp.context_processor(display.template_helpers)
+
+nav.add("search_page.index", _l("Search"), order=20)
+
+PER_PAGE = 20
+#: The deepest page the search service pages to by number.
+LAST_PAGE = search_service.MAX_PAGE_DEPTH // PER_PAGE
+#: The longest query kept from an address (the search boxes take 200 characters).
+MAX_TEXT = 200
+
+#: Facet groups in the order shown, with their headings. ``chapter`` is shown only
+#: while it filters (the browse page links to chapters).
+FACETS: dict[str, Any] = {
+    "stage": _l("Stage"),
+    "subject": _l("Subject"),
+    "grade": _l("Grade"),
+    "edition": _l("Textbook edition"),
+    "volume": _l("Volume"),
+    "chapter": _l("Chapter"),
+    "resource_type": _l("Resource type"),
+    "mime_group": _l("File type"),
+    "licence": _l("Licence"),
+    "language": _l("Language"),
+    "district": _l("District"),
+    "school": _l("School"),
+    "locality": _l("Urban or rural"),
+}
+SORT_NAMES: dict[str, Any] = {
+    "relevance": _l("Best match"),
+    "newest": _l("Newest"),
+    "popular": _l("Most downloaded"),
+}
+#: Values a facet group lists before the rest are folded under "more".
+FIRST_VALUES = 8
+
+_ORG_CODE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass
+class Query:
+    """A search as the address states it, checked."""
+
+    text: str = ""
+    #: Facet field -> chosen codes, in the order given.
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    sort: str = "relevance"
+    page: int = 1
+    #: ``name=value`` of what the address held that was left out.
+    ignored: list[str] = field(default_factory=list)
+
+
+def parse_query(args: MultiDict[str, str]) -> Query:
+    """Read the address's parameters, leaving out (and listing) what cannot be
+    searched: unknown parameters, values outside the vocabularies, a bad sort or
+    page number. Labels (``数学``, ``Mathematics``) become codes."""
+    query = Query()
+    query.text = _clean_text(args.get("q", ""))
+    if len(args.get("q", "")) > MAX_TEXT:
+        query.ignored.append(_("the text beyond %(num)d characters", num=MAX_TEXT))
+
+    sort = args.get("sort", "relevance")
+    if sort in SORTS:
+        query.sort = sort
+    else:
+        query.ignored.append(f"sort={sort}")
+
+    page = args.get("page", "1")
+    if page.isdigit() and len(page) < 10 and int(page) >= 1:
+        query.page = min(int(page), LAST_PAGE)
+    else:
+        query.ignored.append(f"page={page}")
+
+    for name in args:
+        if name in ("q", "sort", "page"):
+            continue
+        if name not in FACET_FIELDS:
+            query.ignored.append(name)
+            continue
+        for value in args.getlist(name):
+            code = _filter_value(name, value.strip())
+            if code is None:
+                query.ignored.append(f"{name}={value}")
+            elif code not in query.filters.get(name, []):
+                query.filters.setdefault(name, []).append(code)
+        if len(query.filters.get(name, [])) > search_service.MAX_FILTER_VALUES:
+            del query.filters[name][search_service.MAX_FILTER_VALUES :]
+    return query
+
+
+def _clean_text(text: str) -> str:
+    # Control characters (a pasted NUL, a tab) become spaces; runs of space one.
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    return " ".join(text[:MAX_TEXT].split())
+
+
+def _filter_value(name: str, value: str) -> str | None:
+    """The code *value* names for facet *name*, or None when it names nothing."""
+    if not value or len(value) > 200:
+        return None
+    kind = FIELD_KINDS.get(name)
+    if kind is not None:
+        return runtime().vocab.resolve(kind, value)
+    if name == "chapter":
+        return value if value.isdigit() and len(value) < 10 else None
+    if name == "mime_group":
+        return value if value in display.MIME_GROUPS else None
+    if name == "locality":
+        return value if value in display.LOCALITIES else None
+    return value if _ORG_CODE.match(value) else None
+
+
+def search_url(
+    filters: Mapping[str, list[str]] | None = None,
+    *,
+    text: str = "",
+    sort: str = "relevance",
+    page: int = 1,
+) -> str:
+    """The search page's address for a search; defaults are left out of it."""
+    params: dict[str, Any] = {
+        name: list(values) for name, values in (filters or {}).items()
+    }
+    if text:
+        params["q"] = text
+    if sort != "relevance":
+        params["sort"] = sort
+    if page > 1:
+        params["page"] = page
+    return url_for("search_page.index", **params)
+
+
+def query_url(query: Query, **changes: Any) -> str:
+    """The address of *query* with *changes* (``text``, ``filters``, ``sort``,
+    ``page``) made; any change but the page goes back to page 1."""
+    changes.setdefault("page", 1)
+    changed = replace(query, **changes)
+    return search_url(
+        changed.filters, text=changed.text, sort=changed.sort, page=changed.page
+    )
+
+
+def without(query: Query, name: str, value: str | None = None) -> str:
+    """The address of *query* without filter *name* (or only its *value*)."""
+    filters = {k: list(v) for k, v in query.filters.items()}
+    kept = [v for v in filters.pop(name, []) if value is not None and v != value]
+    if kept:
+        filters[name] = kept
+    return query_url(query, filters=filters)
+
+
+@bp.get("/search")
+def index() -> str:
+    query = parse_query(request.args)
+    principal = current_principal()
+    result = _search(principal, query, facets=_counted(query))
+
+    # An address can ask for a page past the results (an old link, a typed number):
+    # show the last page rather than an empty one.
+    last = max(1, min(ceil(result["total"] / PER_PAGE), LAST_PAGE))
+    if query.page > last:
+        query.page = last
+        result = _search(principal, query, facets=_counted(query))
+
+    found_nothing = result["total"] == 0 and bool(query.text or query.filters)
+    return render_template(
+        "search/page.html",
+        query=query,
+        result=result,
+        groups=_facet_groups(query, result["facets"]),
+        chips=_chips(query),
+        pages=_page_numbers(query.page, last),
+        last=last,
+        relaxations=_relaxations(principal, query) if found_nothing else [],
+        facet_names=FACETS,
+        sort_names=SORT_NAMES,
+        query_url=query_url,
+        without=without,
+        first_values=FIRST_VALUES,
+    )
+
+
+def _counted(query: Query) -> list[str]:
+    return [name for name in FACETS if name != "chapter" or name in query.filters]
+
+
+def _search(
+    principal: Principal,
+    query: Query,
+    *,
+    facets: list[str],
+    per_page: int | None = None,
+) -> dict[str, Any]:
+    """Run *query*: a page of :data:`PER_PAGE` hits, or only the total and facets
+    with *per_page* 0."""
+    per_page = PER_PAGE if per_page is None else per_page
+    return search_service.search(
+        principal,
+        text=query.text,
+        # The service rewrites values in place: it gets copies.
+        filters={name: list(values) for name, values in query.filters.items()},
+        facets=facets,
+        sort=query.sort,
+        page=query.page if per_page else 1,
+        per_page=per_page,
+    )
+
+
+def _facet_groups(
+    query: Query, facets: Mapping[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The facet groups to show: each value with its label, count and whether it
+    is ticked; ticked values come first, and stay on offer (counted 0) when
+    nothing has them any more."""
+    titles = _chapter_titles(query, facets)
+    groups = []
+    for name, heading in FACETS.items():
+        chosen = query.filters.get(name, [])
+        counted = {v["value"]: v for v in facets.get(name, [])}
+        values = []
+        for value in [*chosen, *(v for v in counted if v not in chosen)]:
+            found = counted.get(value, {})
+            fallback = titles.get(value) if name == "chapter" else found.get("label")
+            values.append(
+                {
+                    "value": value,
+                    "label": display.value_label(name, value, fallback),
+                    "count": found.get("count", 0),
+                    "selected": value in chosen,
+                }
+            )
+        if values:
+            groups.append(
+                {
+                    "name": name,
+                    "heading": heading,
+                    "options": values,
+                    "chosen": len(chosen),
+                }
+            )
+    return groups
+
+
+def _chapter_titles(
+    query: Query, facets: Mapping[str, list[dict[str, Any]]]
+) -> dict[str, str]:
+    ids = {int(v) for v in query.filters.get("chapter", [])}
+    ids |= {int(v["value"]) for v in facets.get("chapter", []) if v["value"].isdigit()}
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(ChapterNode.id, ChapterNode.title).where(ChapterNode.id.in_(ids))
+    )
+    return {str(row.id): row.title for row in rows}
+
+
+def _chips(query: Query) -> list[dict[str, str]]:
+    """The chosen filters, each with the address that removes it."""
+    titles = _chapter_titles(query, {})
+    return [
+        {
+            "facet": str(FACETS.get(name, name)),
+            "label": display.value_label(name, value, titles.get(value)),
+            "remove": without(query, name, value),
+        }
+        for name, values in query.filters.items()
+        for value in values
+    ]
+
+
+def _page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
+    """Page numbers to link: the first, the last and *around* each side of the
+    current one; ``None`` marks a gap."""
+    shown = {1, last, *range(current - around, current + around + 1)}
+    numbers: list[int | None] = []
+    for number in sorted(n for n in shown if 1 <= n <= last):
+        if numbers and number - (numbers[-1] or 0) > 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
+
+
+def _relaxations(principal: Principal, query: Query) -> list[dict[str, Any]]:
+    """What to leave out of a search that found nothing, with what each would find,
+    best first: the words, or one filter at a time."""
+    options: list[tuple[str, Query]] = []
+    if query.text:
+        options.append(
+            (
+                _("Search without the words “%(text)s”", text=query.text),
+                replace(query, text=""),
+            )
+        )
+    titles = _chapter_titles(query, {})
+    for name, values in query.filters.items():
+        labels = "、".join(display.value_label(name, v, titles.get(v)) for v in values)
+        rest = {k: v for k, v in query.filters.items() if k != name}
+        what = _("Leave out %(facet)s: %(values)s", facet=FACETS[name], values=labels)
+        options.append((what, replace(query, filters=rest)))
+
+    found = []
+    for label, relaxed in options:
+        relaxed.page = 1
+        total = _search(principal, relaxed, facets=[], per_page=0)["total"]
+        if total:
+            found.append(
+                {
+                    "label": label,
+                    "count": ngettext("%(num)d result", "%(num)d results", total),
+                    "total": total,
+                    "url": query_url(relaxed),
+                }
+            )
+    return sorted(found, key=lambda option: -option["total"])

@@ -41,6 +41,10 @@ class Settings:
     search_ca_certs: Path | None = None
     search_analyzer: str | None = None
     search_index: str | None = None
+    #: Served over HTTPS only (directly or behind a TLS proxy): cookies are sent
+    #: over HTTPS only, pages ask browsers for HTTPS (HSTS), links made for use
+    #: elsewhere start with https://.
+    https: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -62,6 +66,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise SettingsError(f"{name} must be greater than 0, got {raw!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 (on) or 0 (off), got {raw!r}")
 
 
 def _database_url(env: Mapping[str, str], home: Path) -> str:
@@ -183,5 +196,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sync_extract_bytes=_positive_int(env, "KEJIAN_SYNC_EXTRACT_MB", 64) * mb,
         demo_dir=_demo_dir(env),
         log_level=level,
+        https=_flag(env, "KEJIAN_HTTPS"),
         **_search_settings(env),
     )

@@ -2,8 +2,9 @@
 
 :func:`init_web` attaches everything the pages share: browser sessions (Flask-Login),
 CSRF protection of forms (Flask-WTF), the language of each request (Flask-Babel),
-the security headers of every page and the blueprints. Page groups are blueprints in
-this package; see ``docs`` in :mod:`repo_app.web.pages` for how to add one.
+the security headers of every page (with ``KEJIAN_HTTPS``, HTTPS-only cookies and
+HSTS) and the blueprints. Page groups are blueprints in this package; see ``docs`` in
+:mod:`repo_app.web.pages` for how to add one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def init_web(app: Flask) -> None:
     """Attach sessions, CSRF, languages, security headers and the page blueprints."""
     from repo_app import auth  # noqa: F401 - registers Flask-Login's user loader
     from repo_app.web import access, accounts, admin, assets, headers, i18n, nav, pages
-    from repo_app.web import browse, resource, search
+    from repo_app.web import browse, https, resource, search
     from repo_app.web import labels, review, upload, workspace
 
     # Flask has defaults for these, so they are set, not defaulted. A session lasts
@@ -43,6 +44,7 @@ def init_web(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
     )
+    https.init_https(app, app.extensions["kejian"].settings.https)
     # The token lives as long as the session: a form left open for an afternoon
     # still sends, and an expired session is handled by repo_app.web.access.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)

@@ -15,6 +15,8 @@ from flask import Flask, redirect, request
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
+from repo_app.web.https import cookies_secure
+
 DEFAULT_LOCALE = "zh_CN"
 #: Locale code -> (BCP 47 tag for ``lang=`` attributes, the language's own name).
 LOCALES: dict[str, tuple[str, str]] = {
@@ -74,7 +76,12 @@ def switch_language(code: str) -> Response:
     response = redirect(local_path(request.args.get("next")), code=303)
     if code in LOCALES:
         response.set_cookie(
-            COOKIE, code, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True
+            COOKIE,
+            code,
+            max_age=COOKIE_MAX_AGE,
+            samesite="Lax",
+            httponly=True,
+            secure=cookies_secure(),
         )
     return response
 

@@ -22,6 +22,7 @@ from repo_app.runtime import runtime
 from repo_app.security import Principal
 from repo_app.services import resources, workspace
 from repo_app.web import display, preview
+from repo_app.web.https import external_url
 from repo_app.web.search import search_url
 
 bp = Blueprint("resource_page", __name__, url_prefix="/resources")
@@ -55,9 +56,7 @@ def show(resource_id: int) -> str:
         school=resource.owner_org.nearest(OrgKind.SCHOOL),
         district=resource.owner_org.nearest(OrgKind.DISTRICT),
         licence=_licence(resource.licence),
-        stable_url=url_for(
-            "resource_page.show", resource_id=resource.id, _external=True
-        ),
+        stable_url=external_url("resource_page.show", resource_id=resource.id),
         for_courses=_teaches(principal),
         signed_in=signed_in,
         favourite=workspace.is_favourite(principal, resource.id),
@@ -104,7 +103,7 @@ def _linked_data(resource: Resource) -> dict[str, Any]:
 
     Only for public resources: it states nothing a visitor cannot read on the page.
     """
-    page = url_for("resource_page.show", resource_id=resource.id, _external=True)
+    page = external_url("resource_page.show", resource_id=resource.id)
     owner = resource.owner_org
     school = owner.nearest(OrgKind.SCHOOL) or owner
     data: dict[str, Any] = {
@@ -151,8 +150,8 @@ def _linked_data(resource: Resource) -> dict[str, Any]:
             "name": vf.name,
             "encodingFormat": vf.blob.mime,
             "contentSize": str(vf.blob.size),
-            "contentUrl": url_for(
-                "files.content", resource_id=resource.id, file_id=vf.id, _external=True
+            "contentUrl": external_url(
+                "files.content", resource_id=resource.id, file_id=vf.id
             ),
         }
         for vf in resource.files

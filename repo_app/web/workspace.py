@@ -22,6 +22,7 @@ from repo_app.services import uploads, workspace
 from repo_app.web import nav
 from repo_app.web.access import login_required
 from repo_app.web.forms import KejianForm, required
+from repo_app.web.https import external_url
 from repo_app.web.i18n import local_path
 from repo_app.web.labels import VISIBILITY_LABELS
 
@@ -146,7 +147,7 @@ def collection(collection_id: int) -> Response | str:
         collection=collection,
         form=form,
         audiences=AUDIENCE_LABELS,
-        share_url=url_for("workspace.shared", slug=collection.slug, _external=True),
+        share_url=external_url("workspace.shared", slug=collection.slug),
     )
 
 

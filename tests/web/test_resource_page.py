@@ -101,25 +101,30 @@ def test_in_english(pages: Pages, lesson: int) -> None:
     assert "Version 2" in text
 
 
-@pytest.mark.parametrize(
-    ("visibility", "who", "shown"),
-    [
-        ("school", None, False),
-        ("school", "teacher3", False),  # another district
-        ("school", "teacher2", False),  # another school of the district
-        ("school", "teacher1", True),
-        ("district", "teacher2", True),
-        (None, "teacher1", False),  # a draft is its uploader's
-        (None, "uploader1", True),
-    ],
-)
-def test_what_the_asker_may_not_see_is_not_found(
-    pages: Pages, api: Api, visibility: str | None, who: str | None, shown: bool
-) -> None:
-    rid = Shelf(api).add("校内 教案", visibility=visibility)
-    if who:
-        pages.login(who)
-        pages.get("/")  # shows the "signed in" message, once
+#: (visibility, who asks, whether they see it); ``None``: a draft.
+WHO_SEES = [
+    ("school", None, False),
+    ("school", "teacher3", False),  # another district
+    ("school", "teacher2", False),  # another school of the district
+    ("school", "teacher1", True),
+    ("district", "teacher2", True),
+    (None, "teacher1", False),  # a draft is its uploader's
+    (None, "uploader1", True),
+]
+
+
+def test_what_the_asker_may_not_see_is_not_found(pages: Pages, api: Api) -> None:
+    for visibility, who, shown in WHO_SEES:
+        rid = Shelf(api).add("校内 教案", visibility=visibility)
+        if who:
+            pages.login(who)
+            pages.get("/")  # shows the "signed in" message, once
+        assert_shown_or_not_found(pages, rid, shown)
+        if who:
+            pages.logout()
+
+
+def assert_shown_or_not_found(pages: Pages, rid: int, shown: bool) -> None:
     resp = pages.get(f"/resources/{rid}")
     if shown:
         assert resp.status_code == 200
@@ -139,19 +144,16 @@ def test_a_draft_says_its_state_to_its_uploader(pages: Pages, api: Api) -> None:
     assert "状态: 草稿" in pages.get(f"/resources/{rid}").get_data(as_text=True)
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
+def test_bad_addresses_are_not_found(pages: Pages, world: Any) -> None:
+    for path in (
         "/resources/abc",
         "/resources/0",
         "/resources/-1",
         "/resources/99999999999999999999",
-    ],
-)
-def test_bad_addresses_are_not_found(pages: Pages, world: Any, path: str) -> None:
-    resp = pages.get(path)
-    assert resp.status_code == 404
-    assert NOT_FOUND in resp.get_data(as_text=True)
+    ):
+        resp = pages.get(path)
+        assert resp.status_code == 404, path
+        assert NOT_FOUND in resp.get_data(as_text=True), path
 
 
 def test_linked_data_for_public_resources_only(

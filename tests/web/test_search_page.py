@@ -178,36 +178,36 @@ def test_highlights_are_made_safe(snippet: str, shown: str) -> None:
     assert safe_highlight(snippet) == Markup(shown)
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        {"q": "\x00\x01\x1f 分数"},
-        {"q": "<script>alert(1)</script>"},
-        {"q": 'title:foo AND ("unbalanced'},
-        {"q": "分" * 5000},
-        {"q": "😀🎓"},
-        {"colour": "red"},
-        {"subject": "alchemy"},
-        {"subject": "x" * 500},
-        {"chapter": "abc"},
-        {"chapter": "99999999999999999999"},
-        {"school": "../../etc/passwd"},
-        {"locality": "moon"},
-        {"page": "-1"},
-        {"page": "abc"},
-        {"page": "99999999999999999999999"},
-        {"sort": "random"},
-        {"q": "分数", "subject": ["math"] * 80},
-    ],
-)
-def test_bad_input_is_a_readable_page(
-    pages: Pages, shelf: dict[str, int], query: dict[str, Any]
-) -> None:
-    resp = pages.get("/search", query_string=query)
-    assert resp.status_code == 200
-    page = resp.get_data(as_text=True)
-    assert "<script>alert" not in page
-    assert 'id="q"' in page
+#: Addresses no search page may fail on (one test: the city and its resources are
+#: built once for all of them).
+BAD_QUERIES: list[dict[str, Any]] = [
+    {"q": "\x00\x01\x1f 分数"},
+    {"q": "<script>alert(1)</script>"},
+    {"q": 'title:foo AND ("unbalanced'},
+    {"q": "分" * 5000},
+    {"q": "😀🎓"},
+    {"colour": "red"},
+    {"subject": "alchemy"},
+    {"subject": "x" * 500},
+    {"chapter": "abc"},
+    {"chapter": "99999999999999999999"},
+    {"school": "../../etc/passwd"},
+    {"locality": "moon"},
+    {"page": "-1"},
+    {"page": "abc"},
+    {"page": "99999999999999999999999"},
+    {"sort": "random"},
+    {"q": "分数", "subject": ["math"] * 80},
+]
+
+
+def test_bad_input_is_a_readable_page(pages: Pages, shelf: dict[str, int]) -> None:
+    for query in BAD_QUERIES:
+        resp = pages.get("/search", query_string=query)
+        assert resp.status_code == 200, query
+        page = resp.get_data(as_text=True)
+        assert "<script>alert" not in page, query
+        assert 'id="q"' in page, query
 
 
 def test_what_cannot_be_searched_is_named(pages: Pages, shelf: dict[str, int]) -> None:

@@ -15,13 +15,25 @@ this package provides.
 :func:`init_lti` attaches the tool to the application: settings (:mod:`lti.settings`),
 ``ProxyFix`` for a configured number of proxies, the ``/lti`` blueprint (exempt from
 the site's CSRF check), the tables (:mod:`lti.models`, so that Alembic sees them) and
-the ``kejian lti`` commands.
+the ``kejian lti`` commands, and the administration pages (:mod:`lti.admin_pages`)
+with their messages.
+
+The pages' messages are in ``lti/translations`` (``make translations`` compiles
+``repo_app``'s catalogues only); after changing one, refresh the catalogue with::
+
+    pybabel extract -F lti/babel.cfg -k _l -o /tmp/lti.pot lti
+    pybabel update -i /tmp/lti.pot -d lti/translations --no-fuzzy-matching
+
+and translate the new Chinese entries by hand (English is the message itself).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -36,7 +48,7 @@ def init_lti(app: Flask) -> None:
 
     :raises config.settings.SettingsError: for a setting that cannot be used.
     """
-    from lti import models  # noqa: F401  (registers the tables)
+    from lti import admin_pages, models  # noqa: F401  (models registers the tables)
     from lti.cli import lti_group
     from lti.settings import load_lti_settings
     from lti.views import after_lti_request, bp
@@ -61,7 +73,34 @@ def init_lti(app: Flask) -> None:
     # form is bound to its launch by a token and that cookie.
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    # The administration pages are site pages: they keep the CSRF check.
+    app.register_blueprint(admin_pages.bp)
+    _init_translations(app)
     # App-level, so that it runs after the site's page headers (repo_app.web.headers)
     # and can adjust them; a blueprint's after-request hooks run before the app's.
     app.after_request(after_lti_request)
     app.cli.add_command(lti_group)
+
+
+#: The administration pages' catalogues, one ``.po`` per locale.
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+def _init_translations(app: Flask) -> None:
+    """Compile LTI's catalogues into the instance folder and add them to Flask-Babel's
+    directories, whose messages are merged with the site's."""
+    target = Path(app.instance_path) / "lti-translations"
+    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+        mo = target / po.relative_to(TRANSLATIONS).with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("rb") as fh:
+            catalog = read_po(fh)
+        # Written aside and renamed, as several processes may start at once.
+        tmp = mo.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            write_mo(fh, catalog)
+        tmp.replace(mo)
+    directories = app.config.get("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = f"{directories};{target}"

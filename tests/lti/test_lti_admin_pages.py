@@ -1,0 +1,320 @@
+"""The LTI administration pages, through the test client: who sees which registration,
+registering by hand, approving, disabling and enabling, in both languages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import lxml.html
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from lti.models import Registration, RegistrationStatus
+from repo_app.extensions import db
+from tests.lti.conftest import cli
+
+PASSWORD = "correct horse battery"
+LTI = Path(__file__).resolve().parents[2] / "lti"
+
+HAND_MADE = {
+    "name": "城东一中 Canvas",
+    "issuer": "https://canvas.instructure.com",
+    "client_id": "10000000000042",
+    "login_url": "https://sso.canvaslms.com/api/lti/authorize_redirect",
+    "token_url": "https://sso.canvaslms.com/login/oauth2/token",
+    "key_set_url": "https://sso.canvaslms.com/api/lti/security/jwks",
+    "deployments": "42:abc\n43:def",
+    "org": "s1",
+}
+
+
+class AdminPages:
+    """A signed-in person's browser on the pages (test client)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def login(self, username: str) -> None:
+        """Sign in as *username*, in a browser of their own."""
+        self.client = self.client.application.test_client()
+        resp = self.submit("/login", {"username": username, "password": PASSWORD})
+        assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
+
+    def get(self, path: str) -> Any:
+        return self.client.get(path)
+
+    def submit(self, path: str, data: dict[str, str], page: str | None = None) -> Any:
+        html = self.client.get(page or path).get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+        assert token, f"no form on {page or path}"
+        return self.client.post(path, data={"csrf_token": token.group(1), **data})
+
+
+@pytest.fixture
+def admin_pages(client: Any, world: Any) -> AdminPages:
+    return AdminPages(client)
+
+
+def registered(app: Any, issuer: str, client_id: str, org: str) -> None:
+    """An active registration, made by ``kejian lti register``."""
+    result = cli(
+        app,
+        "lti",
+        "register",
+        "--issuer",
+        issuer,
+        "--client-id",
+        client_id,
+        "--login-url",
+        f"{issuer}/auth",
+        "--key-set-url",
+        f"{issuer}/jwks",
+        "--deployment",
+        "1",
+        "--org",
+        org,
+        "--name",
+        f"{org} LMS",
+    )
+    assert result.exit_code == 0, result.output
+
+
+def pending(issuer: str, deployments: list[str] | None = None) -> int:
+    """A registration as Dynamic Registration leaves it: pending, bound to nobody."""
+    from lti import registrations
+
+    row = Registration(
+        name="Moodle",
+        issuer=issuer,
+        client_id="dyn-client",
+        auth_login_url=f"{issuer}/auth",
+        key_set_url=f"{issuer}/jwks",
+        status=RegistrationStatus.PENDING,
+        source="dynamic",
+    )
+    db.session.add(row)
+    registrations.add_deployments(row, deployments or [])
+    db.session.commit()
+    return row.id
+
+
+def rows_shown(resp: Any) -> dict[str, str]:
+    """{issuer: state} of the registrations table."""
+    doc = lxml.html.fromstring(resp.get_data(as_text=True))
+    return {
+        tr.xpath("string(td[2])").strip(): tr.get("data-status")
+        for tr in doc.xpath('//table[@id="registrations"]/tbody/tr[@data-status]')
+    }
+
+
+def field_error(resp: Any, name: str) -> str:
+    doc = lxml.html.fromstring(resp.get_data(as_text=True))
+    found = doc.xpath(f'//p[@id="{name}-error"]')
+    return found[0].text_content().strip() if found else ""
+
+
+def value_of(resp: Any, name: str) -> str:
+    doc = lxml.html.fromstring(resp.get_data(as_text=True))
+    element = doc.get_element_by_id(name)
+    if element.tag == "textarea":
+        return element.text_content().strip()
+    return element.get("value")
+
+
+def current(issuer: str) -> Registration:
+    db.session.expire_all()
+    row = db.session.scalar(db.select(Registration).filter_by(issuer=issuer))
+    assert row is not None
+    return row
+
+
+def test_administrators_see_the_registrations_of_their_subtree_and_pending_ones(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    registered(app, "https://moodle.s1.example", "a", "s1")
+    registered(app, "https://moodle.s3.example", "b", "s3")
+    registered(app, "https://canvas.d1.example", "c", "d1")
+    pending("https://new.example")
+
+    admin_pages.login("s1admin")
+    page = admin_pages.get("/admin/lti/")
+    assert page.status_code == 200
+    assert rows_shown(page) == {
+        "https://new.example": "pending",
+        "https://moodle.s1.example": "active",
+    }
+    # The addresses to paste into a platform.
+    html = page.get_data(as_text=True)
+    for path in ("/lti/register", "/lti/login", "/lti/launch", "/lti/jwks"):
+        assert f"http://localhost{path}</code>" in html
+
+    admin_pages.login("cityadmin")
+    assert set(rows_shown(admin_pages.get("/admin/lti/"))) == {
+        "https://new.example",
+        "https://moodle.s1.example",
+        "https://moodle.s3.example",
+        "https://canvas.d1.example",
+    }
+
+
+def test_people_who_administer_nothing_are_refused(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    admin_pages.login("teacher1")
+    for path in ("/admin/lti/", "/admin/lti/new"):
+        assert admin_pages.get(path).status_code == 403
+    assert 'href="/admin/lti/"' not in admin_pages.get("/").get_data(as_text=True)
+
+    admin_pages.login("s1admin")
+    assert 'href="/admin/lti/"' in admin_pages.get("/").get_data(as_text=True)
+
+
+def test_the_pages_speak_both_languages(app: Any, admin_pages: AdminPages) -> None:
+    admin_pages.login("cityadmin")
+    zh = admin_pages.get("/admin/lti/").get_data(as_text=True)
+    assert "<h1>LMS 对接</h1>" in zh
+    assert "手动注册平台" in zh
+
+    admin_pages.client.set_cookie("kejian_lang", "en")
+    en = admin_pages.get("/admin/lti/new").get_data(as_text=True)
+    assert "<h1>Register a platform by hand</h1>" in en
+    assert "Key-set URL" in en
+
+
+def test_every_message_of_the_pages_is_translated_into_chinese() -> None:
+    wanted = {
+        message
+        for _, _, message, *_ in extract_from_dir(
+            str(LTI), [("**.py", "python"), ("**/templates/**.html", "jinja2")]
+        )
+    }
+    po = LTI / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh)
+    translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+    assert "LMS connections" in wanted
+    assert sorted(wanted - translated) == []
+
+
+def test_registering_by_hand_explains_each_field_and_keeps_what_was_typed(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    admin_pages.login("s1admin")
+    typed = {
+        **HAND_MADE,
+        "client_id": "",
+        "login_url": "sso.canvaslms.com/authorize",
+        "deployments": "42:abc\n" + "x" * 300,
+        "org": "s3",  # not administered by s1admin
+    }
+    resp = admin_pages.submit("/admin/lti/new", typed)
+    assert resp.status_code == 200
+    assert field_error(resp, "client_id") == "此项必填。"
+    assert "https://" in field_error(resp, "login_url")
+    assert "255" in field_error(resp, "deployments")
+    assert field_error(resp, "org")
+    assert field_error(resp, "issuer") == ""
+    assert value_of(resp, "login_url") == "sso.canvaslms.com/authorize"
+    assert value_of(resp, "issuer") == HAND_MADE["issuer"]
+    assert value_of(resp, "deployments").startswith("42:abc")
+    assert db.session.scalar(db.select(db.func.count(Registration.id))) == 0
+
+    # Without a deployment id or the policy that accepts new ones, no launch could pass.
+    resp = admin_pages.submit("/admin/lti/new", {**HAND_MADE, "deployments": ""})
+    assert resp.status_code == 200
+    assert "部署 ID" in field_error(resp, "deployments")
+    assert value_of(resp, "client_id") == HAND_MADE["client_id"]
+    assert db.session.scalar(db.select(db.func.count(Registration.id))) == 0
+
+    resp = admin_pages.submit("/admin/lti/new", HAND_MADE)
+    assert resp.status_code == 303
+    row = current(HAND_MADE["issuer"])
+    assert row.status is RegistrationStatus.ACTIVE
+    assert row.org is not None and row.org.code == "s1"
+    assert [d.deployment_id for d in row.deployments] == ["42:abc", "43:def"]
+    assert row.auth_token_url == HAND_MADE["token_url"]
+    assert row.source == "manual"
+
+    # The same issuer and client id again.
+    resp = admin_pages.submit("/admin/lti/new", HAND_MADE)
+    assert resp.status_code == 200
+    assert "已经注册" in field_error(resp, "client_id")
+
+
+def test_approving_binds_a_pending_registration_to_an_administered_organisation(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    rid = pending("https://moodle.example")
+    admin_pages.login("s1admin")
+    path = f"/admin/lti/{rid}/approve"
+
+    # An organisation outside the administrator's subtree is not a choice.
+    resp = admin_pages.submit(path, {"org": "s2", "deployments": "7"})
+    assert resp.status_code == 200
+    assert field_error(resp, "org")
+    assert current("https://moodle.example").status is RegistrationStatus.PENDING
+
+    # The platform sent no deployment id: one must be given, or new ones accepted.
+    resp = admin_pages.submit(path, {"org": "s1", "deployments": ""})
+    assert resp.status_code == 200
+    assert "部署 ID" in field_error(resp, "deployments")
+    assert current("https://moodle.example").status is RegistrationStatus.PENDING
+
+    resp = admin_pages.submit(path, {"org": "s1", "deployments": "7"})
+    assert resp.status_code == 303
+    row = current("https://moodle.example")
+    assert row.status is RegistrationStatus.ACTIVE
+    assert row.org is not None and row.org.code == "s1"
+    assert [d.deployment_id for d in row.deployments] == ["7"]
+    assert admin_pages.get(path).status_code == 404  # active already
+
+
+def test_accepting_new_deployments_approves_without_one(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    rid = pending("https://canvas.example")
+    admin_pages.login("cityadmin")
+    resp = admin_pages.submit(
+        f"/admin/lti/{rid}/approve", {"org": "s3", "accept_new": "y"}
+    )
+    assert resp.status_code == 303
+    row = current("https://canvas.example")
+    assert row.status is RegistrationStatus.ACTIVE
+    assert row.unknown_deployments.value == "accept"
+
+
+def test_disabling_and_enabling_stay_within_the_subtree(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    registered(app, "https://moodle.s1.example", "a", "s1")
+    registered(app, "https://moodle.s3.example", "b", "s3")
+    mine = current("https://moodle.s1.example").id
+    theirs = current("https://moodle.s3.example").id
+    admin_pages.login("s1admin")
+
+    resp = admin_pages.submit(f"/admin/lti/{mine}/disable", {}, page="/admin/lti/")
+    assert resp.status_code == 303
+    assert current("https://moodle.s1.example").status is RegistrationStatus.DISABLED
+    assert rows_shown(admin_pages.get("/admin/lti/"))[
+        "https://moodle.s1.example"
+    ] == "disabled"
+
+    resp = admin_pages.submit(f"/admin/lti/{mine}/enable", {}, page="/admin/lti/")
+    assert resp.status_code == 303
+    assert current("https://moodle.s1.example").status is RegistrationStatus.ACTIVE
+
+    # Another school's registration is not there for s1's administrator.
+    for action in ("disable", "approve"):
+        resp = admin_pages.submit(
+            f"/admin/lti/{theirs}/{action}", {}, page="/admin/lti/"
+        )
+        assert resp.status_code == 404
+    assert current("https://moodle.s3.example").status is RegistrationStatus.ACTIVE
+
+    # A button without the page's CSRF token changes nothing.
+    resp = admin_pages.client.post(f"/admin/lti/{mine}/disable")
+    assert resp.status_code in (303, 400)
+    assert current("https://moodle.s1.example").status is RegistrationStatus.ACTIVE

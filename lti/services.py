@@ -247,11 +247,13 @@ def launch_for(token: str, cookie_hash: str | None) -> Launch:
 
 
 class ContentItem(DeepLinkResource):
-    """A Deep Linking item with the ``text`` and ``thumbnail`` the library omits."""
+    """A Deep Linking item with what the library's omits: ``text``, ``thumbnail``, and
+    a link's ``window``; only a resource link keeps ``custom`` values."""
 
     def __init__(self) -> None:
         self._text: str | None = None
         self._thumbnail: str | None = None
+        self._window: dict[str, str] | None = None
 
     def set_text(self, text: str) -> ContentItem:
         self._text = text
@@ -261,17 +263,51 @@ class ContentItem(DeepLinkResource):
         self._thumbnail = url
         return self
 
+    def set_window(self, target_name: str) -> ContentItem:
+        self._window = {"targetName": target_name}
+        return self
+
     def to_dict(self) -> dict[str, object]:
         data = super().to_dict()
         if self._text:
             data["text"] = self._text
         if self._thumbnail:
             data["thumbnail"] = {"url": self._thumbnail}
+        if self._window:
+            data["window"] = self._window
         if self._type != "ltiResourceLink":
-            # Only resource links are launched; iframe targets and custom values
-            # mean nothing to a plain link or file.
+            # Only resource links are launched; custom values mean nothing to a
+            # plain link or file.
             data.pop("custom", None)
         return data
+
+
+def accepted_media(settings: dict[str, Any]) -> list[str]:
+    """The ``accept_media_types`` of a Deep Linking request: ``image/*,text/plain``."""
+    raw = settings.get("accept_media_types")
+    if not isinstance(raw, str):
+        return []
+    return [t.strip().lower() for t in raw.split(",") if t.strip()]
+
+
+def media_fits(mime: str, accepted: list[str]) -> bool:
+    """Whether *mime* is one of *accepted* (``type/*`` included); all fit none given."""
+    if not accepted:
+        return True
+    major = mime.partition("/")[0]
+    return any(a in (mime.lower(), f"{major}/*", "*/*") for a in accepted)
+
+
+def public_ids(resource_ids: list[int]) -> set[int]:
+    """Those of *resource_ids* that are public."""
+    if not resource_ids:
+        return set()
+    found = db.session.scalars(
+        select(Resource.id).where(
+            Resource.id.in_(resource_ids), Resource.visibility == Visibility.PUBLIC
+        )
+    )
+    return set(found)
 
 
 def build_items(
@@ -279,43 +315,54 @@ def build_items(
     settings: dict[str, Any],
     launch_url: str,
     public_file_url: Any,
+    public_page_url: Any,
 ) -> list[ContentItem]:
     """One item per chosen resource, of a type the platform accepts.
 
     A resource link launches through Kejian, so it works for any resource the
-    organisation may see; ``file`` and ``link`` items are fetched by the platform or the
-    learner's browser without a launch, so they are offered for public resources only.
+    organisation may see, and is what Kejian sends when the platform accepts it.
+    Otherwise a public resource becomes a ``file`` item (its first file of a media
+    type the platform accepts, fetched by the platform) or a ``link`` item (its
+    public page, opened in a window of its own, as Kejian's pages are not framed).
+    Neither needs a launch, so neither is offered for a resource that is not public.
 
     :param public_file_url: ``(resource, file) -> url`` for a public file.
+    :param public_page_url: ``resource -> url`` of its public page.
     :raises LtiProblem: when a resource fits no accepted type, or too many are chosen.
     """
     accept = [t for t in settings.get("accept_types") or [] if isinstance(t, str)]
+    media = accepted_media(settings)
     multiple = settings.get("accept_multiple") in (True, "true", None)
     if len(chosen) > 1 and not multiple:
         raise LtiProblem("The course accepts one item only; choose one resource.")
     items: list[ContentItem] = []
     for resource in chosen:
         public = resource.visibility is Visibility.PUBLIC
-        first = resource.files[0] if resource.files else None
         item = ContentItem().set_title(resource.title[:255] or f"资源 {resource.id}")
         if resource.description:
             item.set_text(resource.description[:1000])
         image = next((f for f in resource.files if f.blob.kind == "image"), None)
         if public and image is not None:
             item.set_thumbnail(public_file_url(resource, image))
+        fitting = next(
+            (f for f in resource.files if media_fits(f.blob.mime, media)), None
+        )
         if "ltiResourceLink" in accept:
             item.set_type("ltiResourceLink").set_url(launch_url)
             item.set_custom_params({"resource_id": str(resource.id)})
-        elif "file" in accept and public and first is not None:
-            item.set_type("file").set_url(public_file_url(resource, first))
-        elif "link" in accept and public and first is not None:
-            item.set_type("link").set_url(public_file_url(resource, first))
+        elif "file" in accept and public and fitting is not None:
+            item.set_type("file").set_url(public_file_url(resource, fitting))
+        elif "link" in accept and public:
+            item.set_type("link").set_url(public_page_url(resource))
+            item.set_window("_blank")
         else:
             raise LtiProblem(
                 f"《{resource.title}》 cannot be added: the course accepts "
-                f"{', '.join(accept) or 'nothing'}, and files or links are offered "
-                "only "
-                "for public resources.",
+                f"{', '.join(accept) or 'nothing'}"
+                + (f" ({', '.join(media)})" if media and "file" in accept else "")
+                + ", and files or links are offered for public resources only.",
+                hint="Choose a public resource, or ask the platform's administrator "
+                "to let the course accept LTI resource links.",
             )
         items.append(item)
     return items

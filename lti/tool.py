@@ -37,6 +37,7 @@ from pylti1p3.contrib.flask import (
 from pylti1p3.deployment import Deployment as LibDeployment
 from pylti1p3.exception import LtiException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
+from pylti1p3.message_validators.deep_link import DeepLinkMessageValidator
 from pylti1p3.registration import Registration as LibRegistration
 from pylti1p3.session import SessionService
 from pylti1p3.tool_config import ToolConfAbstract
@@ -76,6 +77,7 @@ STATE_SECONDS = 600
 SIGNING_ALGS = ("RS256", "RS384", "RS512")
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 
 
 def session_hash(cookie_value: str) -> str:
@@ -493,6 +495,23 @@ class _KeySets:
 key_sets = _KeySets()
 
 
+class ToolDeepLinkValidator(DeepLinkMessageValidator):
+    """The library's check of a Deep Linking request, which insists on
+    ``ltiResourceLink`` in ``accept_types``: a course that accepts only ``file`` or
+    ``link`` items (Deep Linking 2.0 allows it) passes, and every other check stays."""
+
+    ITEM_TYPES = frozenset({"ltiResourceLink", "file", "link"})
+
+    def validate(self, jwt_body: dict[str, Any]) -> bool:
+        settings = jwt_body.get(DL_SETTINGS)
+        accept = settings.get("accept_types") if isinstance(settings, dict) else None
+        if isinstance(accept, list) and self.ITEM_TYPES.intersection(accept):
+            # Checked as if links were accepted; the claims used later are unchanged.
+            settings = {**settings, "accept_types": [*accept, "ltiResourceLink"]}
+            jwt_body = {**jwt_body, DL_SETTINGS: settings}
+        return super().validate(jwt_body)  # type: ignore[no-any-return]
+
+
 def _kids(key_set: dict[str, Any]) -> list[str]:
     return [str(k.get("kid")) for k in key_set.get("keys", []) if isinstance(k, dict)]
 
@@ -804,6 +823,10 @@ class ToolLaunch(FlaskMessageLaunch):
                 f"{self._launch_urls[0]}.",
                 registration=self._label(),
             )
+        deep_linking = ToolDeepLinkValidator()
+        if deep_linking.can_validate(body):
+            deep_linking.validate(body)
+            return self
         return super().validate_message()  # type: ignore[no-any-return]
 
     def save_launch_data(self) -> ToolLaunch:

@@ -324,6 +324,9 @@ def picker(token: str) -> str:
     except BadRequest as exc:
         raise LtiProblem(exc.message) from None
     settings = launch.deep_linking or {}
+    # Files and links need no launch, so only public resources become them.
+    public_only = "ltiResourceLink" not in (settings.get("accept_types") or [])
+    public = services.public_ids([hit["id"] for hit in result["hits"]])
     return render_template(
         "lti/picker.html",
         token=token,
@@ -332,6 +335,8 @@ def picker(token: str) -> str:
         result=result,
         pages=(result["total"] + PICKER_PAGE - 1) // PICKER_PAGE,
         multiple=settings.get("accept_multiple") in (True, "true", None),
+        public_only=public_only,
+        public=public,
         title=settings.get("title") or "",
         org=reg.org,
     )
@@ -374,7 +379,9 @@ def deep_link_return(token: str) -> str:
             "The Deep Linking request named no return URL.", registration=reg.label
         )
 
-    items = services.build_items(chosen, settings, launch_urls()[0], _public_file_url)
+    items = services.build_items(
+        chosen, settings, launch_urls()[0], _public_file_url, _public_page_url
+    )
     registration = ToolRegistration(reg, active_key(current_app.config["SECRET_KEY"]))
     deep_link = ToolDeepLink(registration, launch.deployment.deployment_id, settings)  # type: ignore[arg-type]
     token_jwt = deep_link.get_response_jwt(items)
@@ -391,6 +398,10 @@ def _public_file_url(resource: Resource, vf: Any) -> str:
     return url_for(
         "files.content", resource_id=resource.id, file_id=vf.id, _external=True
     )
+
+
+def _public_page_url(resource: Resource) -> str:
+    return url_for("resource_page.show", resource_id=resource.id, _external=True)
 
 
 def _resource_launch(token: str) -> tuple[Launch, Principal]:

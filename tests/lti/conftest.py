@@ -8,15 +8,20 @@ redirects and submits the auto-posting forms that LTI flows are made of.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 import lxml.html
 import pytest
 import requests
+from jwt import PyJWKSet
 
 from tests.lti.platform import (
+    CLAIM,
+    DL,
     INSTRUCTOR,
     LEARNER,
     LiveServer,
@@ -249,6 +254,29 @@ def deep_link(
     )
     assert returned.status_code == 200, returned.text[:500]
     return browser.submit(returned)
+
+
+def deep_linking_response(kejian: str, platform: Platform) -> dict[str, Any]:
+    """The claims of the last deep-linking response the platform received, verified
+    with the tool's published key; those every response carries are checked here."""
+    token = platform.returned[-1]["jwt"]
+    header = jwt.get_unverified_header(token)
+    key_set = requests.get(kejian + "/lti/jwks", timeout=10).json()
+    assert list(key_set) == ["keys"]
+    key = PyJWKSet.from_dict(key_set)[header["kid"]]
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=platform.issuer)
+    assert header["alg"] == "RS256"
+    assert claims["iss"] == platform.client_id
+    assert claims["aud"] in (platform.issuer, [platform.issuer])
+    assert claims[CLAIM + "deployment_id"] == platform.deployment_id
+    assert claims[CLAIM + "message_type"] == "LtiDeepLinkingResponse"
+    assert claims[CLAIM + "version"] == "1.3.0"
+    now = time.time()
+    assert now - 60 <= claims["iat"] <= now + 5
+    assert claims["iat"] < claims["exp"] <= now + 3600
+    assert claims["nonce"]
+    assert claims[DL + "data"] == {"course": "course-1"}
+    return claims
 
 
 __all__ = ["INSTRUCTOR", "LEARNER", "Scenario"]

@@ -89,6 +89,8 @@ class Scenario:
     custom: dict[str, Any] | None = None
     accept_types: set[str] = field(default_factory=lambda: {"ltiResourceLink"})
     accept_multiple: bool = True
+    #: The deep_linking_settings' accept_media_types, such as ``"image/*"``.
+    accept_media_types: str | None = None
     dl_data: dict[str, Any] | None = field(
         default_factory=lambda: {"course": "course-1"}
     )
@@ -336,6 +338,8 @@ class _Launch(LTIAdvantageMessageLaunchAbstract):
         if s.message_type == "LtiDeepLinkingRequest":
             settings = body[DL + "deep_linking_settings"]
             settings["accept_multiple"] = s.accept_multiple
+            if s.accept_media_types is not None:
+                settings["accept_media_types"] = s.accept_media_types
             if s.dl_data is None:
                 settings.pop("data", None)
         now = int(time.time()) + s.clock_skew

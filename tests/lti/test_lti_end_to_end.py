@@ -4,21 +4,16 @@ launch each item and see the right resource."""
 
 from __future__ import annotations
 
-import time
-
-import jwt
-import requests
-from jwt import PyJWKSet
-
 from tests.lti.conftest import (
     Browser,
     Pool,
+    deep_linking_response,
     error_of,
     launch,
     register,
     resource_id_shown,
 )
-from tests.lti.platform import CLAIM, DL, Platform, Scenario, deep_linking
+from tests.lti.platform import DL, Platform, Scenario, deep_linking
 
 
 def test_register_deep_link_two_resources_and_launch_each(
@@ -50,23 +45,7 @@ def test_register_deep_link_two_resources_and_launch_each(
     assert saved.json() == {"saved": 2}
 
     # The response JWT, checked claim by claim by the test itself.
-    token = platform.returned[-1]["jwt"]
-    header = jwt.get_unverified_header(token)
-    key_set = requests.get(kejian + "/lti/jwks", timeout=10).json()
-    assert list(key_set) == ["keys"]
-    key = PyJWKSet.from_dict(key_set)[header["kid"]]
-    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=platform.issuer)
-    assert header["alg"] == "RS256"
-    assert claims["iss"] == platform.client_id
-    assert claims["aud"] in (platform.issuer, [platform.issuer])
-    assert claims[CLAIM + "deployment_id"] == platform.deployment_id
-    assert claims[CLAIM + "message_type"] == "LtiDeepLinkingResponse"
-    assert claims[CLAIM + "version"] == "1.3.0"
-    now = time.time()
-    assert now - 60 <= claims["iat"] <= now + 5
-    assert claims["iat"] < claims["exp"] <= now + 3600
-    assert claims["nonce"]
-    assert claims[DL + "data"] == {"course": "course-1"}
+    claims = deep_linking_response(kejian, platform)
     items = claims[DL + "content_items"]
     assert [i["type"] for i in items] == ["ltiResourceLink", "ltiResourceLink"]
     assert [i["url"] for i in items] == [kejian + "/lti/launch"] * 2

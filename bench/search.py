@@ -81,6 +81,7 @@ from _common import (
 )
 
 from config.vocabularies import FIELD_KINDS
+from indexer import analysis
 
 if TYPE_CHECKING:
     from indexer.engines.base import SearchQuery
@@ -430,6 +431,7 @@ class Corpus:
                 labels.extend([term.zh, term.en])
         labels.extend(title for _, title in picked)
         labels.extend([owner.name, district.name, city.name])
+        labels.extend(analysis.pinyin_words(title))
         batch.documents.append(
             {
                 "id": str(rid),

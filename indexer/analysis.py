@@ -492,6 +492,35 @@ def compact(text: str) -> str:
     return joined.replace("'", "").replace("\u2019", "")
 
 
+#: Longest run of syllables whose pinyin :func:`pinyin_words` indexes as one word.
+PINYIN_WORD_SYLLABLES = 4
+
+
+def pinyin_words(text: str) -> list[str]:
+    """Pinyin that finds *text* typed without its characters: for every run of two
+    to :data:`PINYIN_WORD_SYLLABLES` Han characters, its full pinyin (``gougudingli``
+    for 勾股定理, ``tangshi`` in 唐诗三百首) and its initials (``sx`` for 数学).
+
+    Runs of Han characters are read in context, like :func:`suggest_keys`; single
+    syllables are left out, as they would match too much.
+    """
+    from pypinyin import Style, lazy_pinyin  # imported late: large dictionaries
+
+    words: dict[str, None] = {}
+    for piece, is_cjk in _pieces(text):
+        if not is_cjk:
+            continue
+        syllables = lazy_pinyin(piece, style=Style.NORMAL, errors="ignore")
+        if len(syllables) != len(piece):  # kana or characters without pinyin
+            continue
+        for size in range(2, PINYIN_WORD_SYLLABLES + 1):
+            for start in range(len(syllables) - size + 1):
+                window = syllables[start : start + size]
+                words["".join(window)] = None
+                words["".join(syllable[0] for syllable in window)] = None
+    return list(words)
+
+
 def suggest_keys(title: str) -> tuple[set[str], set[str]]:
     """Keys under which a title is suggested: (keys it starts with, keys it contains).
 

@@ -3,7 +3,8 @@
 The document is engine-neutral (see :mod:`indexer.engines.base`): text fields for
 matching, keyword fields for facets and filters, and the access tokens that decide who
 may find it. Vocabulary codes are indexed as codes; their Chinese and English labels go
-into ``labels`` so that searching 数学 or "mathematics" matches the subject too.
+into ``labels`` so that searching 数学 or "mathematics" matches the subject too, with
+the pinyin of the title's words (``gougudingli``, ``sx``) for those who type it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from config.vocabularies import FIELD_KINDS, Vocabularies
+from indexer import analysis
 
 #: Extracted text kept per resource in the index; longer texts are cut here, which
 #: keeps documents small while covering the beginning of every file.
@@ -54,6 +56,7 @@ def build_document(resource: Any, vocab: Vocabularies, acl: list[str]) -> dict[s
     for chapter in resource.chapters:
         labels.append(chapter.title)
     labels.extend(o.name for o in chain)
+    labels.extend(analysis.pinyin_words(resource.title))
 
     texts: list[str] = []
     used = 0

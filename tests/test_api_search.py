@@ -58,6 +58,8 @@ def test_filters_sort_pages_and_highlights(api, published) -> None:
     assert not {h["id"] for h in page2["hits"]} & {h["id"] for h in body["hits"]}
     hit = api.search("cityadmin", q="光合作用").get_json()["hits"][0]
     assert "<em>" in hit["highlights"]["title"]
+    # The title's pinyin finds it as well.
+    assert api.search("cityadmin", q="guanghezuoyong").get_json()["total"] == 5
     assert api.search("cityadmin", q="叶绿体", subject="math").get_json()["total"] == 0
 
 

@@ -12,6 +12,7 @@ from indexer.analysis import (
     compact,
     default_synonyms,
     highlight,
+    pinyin_words,
     plan_query,
     suggest_keys,
     tokens,
@@ -205,6 +206,19 @@ def test_suggest_keys_cover_text_pinyin_and_initials() -> None:
         "yh",
     } <= contained
     assert head <= contained
+
+
+def test_pinyin_words_of_two_to_four_characters_with_their_initials() -> None:
+    words = pinyin_words("PPT 重庆银行 课件 a 数")
+
+    # Read in context (银行 is yinhang), every run of two to four characters.
+    assert {"chongqing", "qingyin", "yinhang", "chongqingyinhang", "cqyh"} <= set(words)
+    assert {"kejian", "kj", "yh"} <= set(words)
+    # Words of other scripts and lone characters give none; no word twice.
+    assert not {"ppt", "a", "shu", "s", "chong"} & set(words)
+    assert len(words) == len(set(words))
+    # Kana have no pinyin.
+    assert pinyin_words("ひらがな") == []
 
 
 def test_compact_drops_separators() -> None:

@@ -164,6 +164,26 @@ def test_synonyms_widen_a_query(engine: SearchEngine, make_doc: MakeDoc) -> None
     assert sorted(found(engine, "ppt")) == ["ppt", "slides"]
 
 
+def test_pinyin_of_a_title_in_its_labels_finds_it(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    # As indexer.documents puts it there.
+    engine.index(
+        [
+            make_doc(doc_id, title=title, labels=analysis.pinyin_words(title))
+            for doc_id, title in [
+                ("gougu", "勾股定理 课件"),
+                ("gongshi", "数学公式 汇编"),
+                ("wuli", "物理公式"),
+            ]
+        ]
+    )
+
+    assert found(engine, "gougudingli") == ["gougu"]
+    assert found(engine, "sx gongshi") == ["gongshi"]
+    assert sorted(found(engine, "gongshi")) == ["gongshi", "wuli"]
+
+
 def test_english_subject_names_find_chinese_ones(
     engine: SearchEngine, make_doc: MakeDoc
 ) -> None:

@@ -4,6 +4,8 @@ launch each item and see the right resource."""
 
 from __future__ import annotations
 
+from lti.models import Deployment, Launch, Placement, PlatformUser
+from repo_app.extensions import db
 from tests.lti.conftest import (
     Browser,
     Pool,
@@ -82,9 +84,47 @@ def test_register_deep_link_two_resources_and_launch_each(
         assert part.status_code == 206
         assert len(part.content) == 4
 
-    # The launches and placements are recorded for statistics.
+    # The launches and placements are recorded for statistics: which platform and
+    # deployment, which course and link, who in which role, which resource.
     out = app.test_cli_runner().invoke(args=["lti", "list", "--json"]).output
     assert '"launches": 3' in out
+    db.session.rollback()
+    placements = db.session.execute(
+        db.select(
+            Deployment.deployment_id,
+            Placement.context_id,
+            Placement.context_title,
+            Placement.resource_link_id,
+            Placement.resource_id,
+            PlatformUser.sub,
+        )
+        .join(Deployment, Placement.deployment_pk == Deployment.id)
+        .join(PlatformUser, Placement.placed_by_id == PlatformUser.id)
+        .order_by(Placement.id)
+    ).all()
+    assert [tuple(p) for p in placements] == [
+        (platform.deployment_id, "course-1", "七年级数学", f"link-{n}", rid, "teacher-1")
+        for n, rid in enumerate((pool.s1_school, pool.public))
+    ]
+    launches = db.session.execute(
+        db.select(
+            Launch.message_type,
+            Launch.role,
+            PlatformUser.sub,
+            Launch.context_id,
+            Launch.resource_link_id,
+            Launch.resource_id,
+        )
+        .join(PlatformUser, Launch.user_pk == PlatformUser.id)
+        .order_by(Launch.id)
+    ).all()
+    assert [tuple(x) for x in launches] == [
+        ("LtiDeepLinkingRequest", "instructor", "teacher-1", "course-1", None, None),
+        ("LtiResourceLinkRequest", "learner", "learner-0", "course-1", "link-0")
+        + (pool.s1_school,),
+        ("LtiResourceLinkRequest", "learner", "learner-1", "course-1", "link-1")
+        + (pool.public,),
+    ]
 
 
 def test_a_second_deep_link_response_from_the_same_launch_is_refused(

@@ -70,6 +70,32 @@ def test_l1_clock_skew_within_the_leeway_is_accepted(
         assert "KEJIAN_LTI_LEEWAY_SECONDS" in page.text
 
 
+@pytest.mark.parametrize(
+    ("lti_config", "skew", "accepted"),
+    [
+        ({"KEJIAN_LTI_LEEWAY_SECONDS": "180"}, 120, True),
+        ({"KEJIAN_LTI_LEEWAY_SECONDS": "180"}, -120, True),
+        ({"KEJIAN_LTI_LEEWAY_SECONDS": "0"}, 30, False),
+    ],
+)
+def test_l1_the_leeway_is_a_setting(
+    app, platform: Platform, pool: Pool, skew: int, accepted: bool
+) -> None:
+    register(app, platform)
+    page = launch(Browser(), platform, opens(pool, clock_skew=skew, lifetime=30))
+    assert page.status_code == (200 if accepted else 403)
+
+
+def test_l1_a_leeway_that_cannot_be_used_stops_the_start() -> None:
+    from config.settings import SettingsError
+    from lti.settings import load_lti_settings
+
+    with pytest.raises(SettingsError, match="KEJIAN_LTI_LEEWAY_SECONDS"):
+        load_lti_settings({"KEJIAN_LTI_LEEWAY_SECONDS": "a minute"})
+    with pytest.raises(SettingsError, match="between 0 and 600"):
+        load_lti_settings({"KEJIAN_LTI_LEEWAY_SECONDS": "3600"})
+
+
 # -- L2: behind a TLS proxy, inside an iframe ---------------------------------------
 
 
@@ -109,6 +135,16 @@ def test_l2_behind_a_tls_proxy_cookies_are_secure_and_a_lost_cookie_gets_a_page(
             link = unescape(lost.text.split('id="continue" href="')[1].split('"')[0])
             assert link.startswith(proxy.url + "/lti/login?")
             assert "lti1p3_new_window=1" in link
+
+            # In the new (top-level) window the cookie is kept: the launch goes on
+            # through the platform and shows the resource.
+            window = Browser()
+            window.session.verify = str(proxy.ca_file)
+            form = window.get(link)
+            assert form.status_code == 200
+            shown = window.submit(form)
+            assert shown.status_code == 200
+            assert resource_id_shown(shown) == pool.city
     finally:
         proxy.close()
 
@@ -238,6 +274,29 @@ def test_l6_a_rotated_platform_key_is_fetched_once_and_unknown_kids_named(
     assert platform.kid in error_of(page)
     assert platform.jwks_hits == 2
     assert f"received={platform.kid}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "lti_config", [{"KEJIAN_LTI_KEYSET_REFETCH_SECONDS": "0"}]
+)
+def test_l6_the_refetch_interval_is_a_setting(
+    app, platform: Platform, pool: Pool
+) -> None:
+    register(app, platform)
+    assert launch(Browser(), platform, opens(pool)).status_code == 200
+
+    # Without a least interval, each unknown kid fetches the key set again...
+    platform.rotate_key(publish=False)
+    for hits in (2, 3):
+        page = launch(Browser(), platform, opens(pool))
+        assert page.status_code == 403
+        assert platform.kid in error_of(page)
+        assert platform.jwks_hits == hits
+
+    # ...so the key is found as soon as the platform publishes it.
+    platform.rotate_key()
+    assert launch(Browser(), platform, opens(pool)).status_code == 200
+    assert platform.jwks_hits == 4
 
 
 def test_l7_a_pasted_key_set_goes_stale_and_the_url_is_preferred(

@@ -8,9 +8,10 @@ redirects and submits the auto-posting forms that LTI flows are made of.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jwt
@@ -19,6 +20,9 @@ import pytest
 import requests
 from jwt import PyJWKSet
 
+from config.settings import load_settings
+from tests.conftest import Api, World
+from tests.conftest import _truncate_postgres as truncate_postgres
 from tests.lti.platform import (
     CLAIM,
     DL,
@@ -111,6 +115,21 @@ def kejian(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     server.close()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """The test city's ten people get argon2 hashes of the lowest cost: of these
+    tests only the admin pages' sign in, and they need a password that verifies, not
+    one that is slow to guess. (The default cost is a quarter second a person.)"""
+    from argon2 import PasswordHasher
+
+    from repo_app import security
+
+    saved = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    security._hasher = saved
+
+
 @pytest.fixture(autouse=True)
 def _fresh_key_sets() -> Iterator[None]:
     from lti.tool import key_sets
@@ -186,8 +205,9 @@ PNG = bytes.fromhex(
 )
 
 
-@pytest.fixture
-def pool(api) -> Pool:  # type: ignore[no-untyped-def]
+def make_pool(api: Any) -> Pool:
+    """The four resources of :class:`Pool`, made through the API as cityadmin."""
+
     def make(owner: str, title: str, visibility: str, name: str, data: bytes) -> int:
         rid = api.create(
             "cityadmin",
@@ -213,6 +233,98 @@ def pool(api) -> Pool:  # type: ignore[no-untyped-def]
         ),
         public=make("s3", "公开图片资源", "public", "tu.png", PNG),
     )
+
+
+@pytest.fixture
+def pool(api) -> Pool:  # type: ignore[no-untyped-def]
+    return make_pool(api)
+
+
+# -- one Kejian, city, pool and platform for a whole module ---------------------------
+
+
+@dataclass
+class Shared:
+    """What :func:`shared_kejian` builds once per module and database."""
+
+    app: Any
+    world: World
+    pool: Pool
+    url: str
+    platform: Platform
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def shared_kejian(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Shared]:
+    """Kejian served with the test city and pool, and a platform beside it, built
+    once for a module whose tests change none of it (refusals, which their tests
+    check change nothing). A module uses it by overriding ``app``, ``kejian``,
+    ``platform``, ``world`` and ``pool`` with :func:`use_shared_kejian`."""
+    from repo_app import create_app
+    from repo_app.extensions import db
+
+    home = tmp_path_factory.mktemp("lti-shared")
+    if request.param == "sqlite":
+        path = home / "kejian.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+        truncate_postgres(url)
+    base = load_settings(
+        {"KEJIAN_HOME": str(home / "instance"), "KEJIAN_MAX_UPLOAD_MB": "64"}
+    )
+    app = create_app(replace(base, database_url=url, demo_dir=None), TESTING=True)
+    with app.app_context():
+        world = World()
+        pool = make_pool(Api(app.test_client(), world))
+        db.session.remove()
+    server = LiveServer(app)
+    try:
+        with running_platform() as platform:
+            platform.tool_url = server.url
+            yield Shared(app, world, pool, server.url, platform)
+    finally:
+        server.close()
+        with app.app_context():
+            db.engine.dispose()
+        app.extensions["kejian"].engine.close()
+
+
+def use_shared_kejian() -> tuple[Any, ...]:
+    """Fixtures that make a module's ``app``, ``kejian``, ``platform``, ``world`` and
+    ``pool`` those of :func:`shared_kejian`; assign them in the module::
+
+        app, kejian, platform, world, pool = use_shared_kejian()
+    """
+
+    @pytest.fixture
+    def app(shared_kejian: Shared) -> Iterator[Any]:
+        from repo_app.extensions import db
+
+        with shared_kejian.app.app_context():
+            yield shared_kejian.app
+            db.session.remove()
+
+    @pytest.fixture
+    def kejian(shared_kejian: Shared) -> str:
+        return shared_kejian.url
+
+    @pytest.fixture
+    def platform(shared_kejian: Shared) -> Platform:
+        return shared_kejian.platform
+
+    @pytest.fixture
+    def world(shared_kejian: Shared) -> World:
+        return shared_kejian.world
+
+    @pytest.fixture
+    def pool(shared_kejian: Shared) -> Pool:
+        return shared_kejian.pool
+
+    return app, kejian, platform, world, pool
 
 
 def resource_id_shown(response: requests.Response) -> int:

@@ -1,5 +1,8 @@
 """Bad input gets a 4xx that says what is wrong and what the administrator should
-check, is logged with the registration and the reason, and changes nothing."""
+check, is logged with the registration and the reason, and changes nothing.
+
+As every test here checks that nothing changed, they share one Kejian, city, pool
+and platform per database (:func:`tests.lti.conftest.shared_kejian`)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ import jwt
 import pytest
 import requests
 
-from tests.lti.conftest import Browser, Pool, error_of, register
+from tests.lti.conftest import Browser, Pool, error_of, register, use_shared_kejian
 from tests.lti.platform import CLAIM, INSTRUCTOR, Platform, Scenario, new_key
+
+app, kejian, platform, world, pool = use_shared_kejian()
 
 
 def _counts() -> tuple[int, int, int]:
@@ -224,29 +229,16 @@ def test_a_platform_whose_key_set_is_down(
     app, platform: Platform, pool: Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     register(app, platform)
-    platform.jwks_down = True
     before = _counts()
     caplog.set_level(logging.WARNING, logger="kejian.lti")
     browser = Browser()
-    page = browser.submit(browser.get(platform.start_url(_scenario(pool))))
+    platform.jwks_down = True
+    try:
+        page = browser.submit(browser.get(platform.start_url(_scenario(pool))))
+    finally:
+        platform.jwks_down = False
     assert page.status_code == 403
     assert "HTTP 503" in error_of(page)
     assert "key-set URL" in page.text
     assert "lti_key_set" in caplog.text
     assert _counts() == before
-
-
-def test_pending_and_disabled_registrations_are_refused(
-    app, platform: Platform, pool: Pool
-) -> None:
-    from tests.lti.conftest import cli
-
-    register(app, platform)
-    assert cli(app, "lti", "disable", platform.client_id).exit_code == 0
-    browser = Browser()
-    page = browser.get(platform.start_url(_scenario(pool)))
-    assert page.status_code == 403
-    assert "disabled" in error_of(page)
-    assert cli(app, "lti", "approve", platform.client_id, "--org", "s1").exit_code == 0
-    page = browser.submit(browser.get(platform.start_url(_scenario(pool))))
-    assert page.status_code == 200

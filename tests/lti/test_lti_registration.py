@@ -13,9 +13,10 @@ from tests.lti.conftest import (
     deep_link,
     error_of,
     launch,
+    register,
     resource_id_shown,
 )
-from tests.lti.platform import Platform, Scenario, deep_linking
+from tests.lti.platform import INSTRUCTOR, Platform, Scenario, deep_linking
 
 
 def _register_url(kejian: str, platform: Platform, token: str | None = None) -> str:
@@ -171,3 +172,18 @@ def test_a_registration_without_deployment_id_is_approved_with_one(
     )
     assert approved.exit_code == 0, approved.output
     assert deep_link(browser, platform, [pool.city]).json() == {"saved": 1}
+
+
+def test_pending_and_disabled_registrations_are_refused(
+    app, platform: Platform, pool: Pool
+) -> None:
+    register(app, platform)
+    assert cli(app, "lti", "disable", platform.client_id).exit_code == 0
+    opens = Scenario(roles=list(INSTRUCTOR), custom={"resource_id": pool.city})
+    browser = Browser()
+    page = browser.get(platform.start_url(opens))
+    assert page.status_code == 403
+    assert "disabled" in error_of(page)
+    assert cli(app, "lti", "approve", platform.client_id, "--org", "s1").exit_code == 0
+    page = browser.submit(browser.get(platform.start_url(opens)))
+    assert page.status_code == 200

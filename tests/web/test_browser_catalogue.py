@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import CORPUS
 from tests.web.conftest import CRITICAL_BYTES, CRITICAL_REQUESTS, LiveServer
@@ -179,14 +180,14 @@ def test_a_teacher_searches_filters_previews_a_pdf_and_copies_a_link(
     box.fill("有理数")
     box.press("Enter")
     page.wait_for_url(re.compile(r"/search\?q="))
-    assert page.get_by_role("heading", name="找到 2 个资源").is_visible()
+    expect(page.get_by_role("heading", name="找到 2 个资源")).to_be_visible()
     screenshots(page, "search-results")
 
     # Only 课件: the filter is ticked, applied, and kept in the address.
     page.get_by_role("group", name="资源类型").get_by_label("课件").check()
     page.get_by_role("button", name="应用筛选").click()
     page.wait_for_url(re.compile(r"resource_type=courseware"))
-    assert page.get_by_role("heading", name="找到 1 个资源").is_visible()
+    expect(page.get_by_role("heading", name="找到 1 个资源")).to_be_visible()
     assert "资源类型: 课件" in page.locator(".chips").inner_text()
 
     # The slides' pages, drawn in the browser, one after the other.
@@ -199,7 +200,7 @@ def test_a_teacher_searches_filters_previews_a_pdf_and_copies_a_link(
 
     # The stable link, copied to use in a course.
     page.get_by_role("button", name="复制链接").click()
-    assert page.get_by_text("链接已复制。").is_visible()
+    expect(page.get_by_text("链接已复制。")).to_be_visible()
     copied = page.evaluate("navigator.clipboard.readText()")
     rid = catalogue["有理数的加减法 课件"]
     assert copied == f"{page.url.split('/resources/')[0]}/resources/{rid}"
@@ -207,26 +208,26 @@ def test_a_teacher_searches_filters_previews_a_pdf_and_copies_a_link(
 
     # Favourited, it waits for them in their workspace.
     page.get_by_role("button", name="收藏", exact=True).click()
-    assert page.get_by_role("status").filter(has_text="已加入收藏。").is_visible()
+    expect(page.get_by_role("status").filter(has_text="已加入收藏。")).to_be_visible()
     page.get_by_role("navigation", name="主导航").get_by_role(
         "link", name="我的工作台"
     ).click()
     favourites = page.get_by_role("region", name="收藏")
-    assert favourites.get_by_role("link", name="有理数的加减法 课件").is_visible()
+    expect(favourites.get_by_role("link", name="有理数的加减法 课件")).to_be_visible()
 
     # The city's own resources are theirs to find; a learner would not see them.
     page.goto("/search?q=校长")
-    assert page.get_by_role("link", name="浅谈校长的魅力").is_visible()
+    expect(page.get_by_role("link", name="浅谈校长的魅力")).to_be_visible()
 
 
 def test_screenshots_of_the_other_pages(
     page: Any, catalogue: dict[str, int], screenshots: Any
 ) -> None:
     page.goto("/search?q=有理数&subject=english")
-    assert page.get_by_text("去掉学科：英语").is_visible()
+    expect(page.get_by_text("去掉学科：英语")).to_be_visible()
     screenshots(page, "search-nothing-found")
     page.goto(f"/resources/{catalogue['高尔夫 课程包']}")
-    assert page.get_by_text("课程包的目录").is_visible()
+    expect(page.get_by_text("课程包的目录")).to_be_visible()
     screenshots(page, "resource-package")
 
 
@@ -236,7 +237,7 @@ def test_light_enough_for_a_slow_link(
     # The search page can be used after a few small requests (bench/slow_link.py
     # times it on a throttled link).
     page.goto("/search?q=有理数")
-    assert page.get_by_role("heading", name="找到 2 个资源").is_visible()
+    expect(page.get_by_role("heading", name="找到 2 个资源")).to_be_visible()
     early = critical_path(page)
     assert early["requests"] <= CRITICAL_REQUESTS, early
     assert early["bytes"] <= CRITICAL_BYTES, early

@@ -225,7 +225,11 @@ def test_favourite_and_collect_from_the_page(pages: Pages, lesson: int) -> None:
     assert collection, "no collection to choose on the page"
     resp = pages.submit(
         "/workspace/collect",
-        {"collection_id": collection.group(1), "resource_id": str(lesson), "next": path},
+        {
+            "collection_id": collection.group(1),
+            "resource_id": str(lesson),
+            "next": path,
+        },
         page=path,
     )
     assert resp.status_code == 303 and resp.headers["Location"].endswith(path)

@@ -125,7 +125,11 @@ class RegistrationForm(BindingForm):
 
 
 class ActionForm(KejianForm):
-    """A button that changes a registration: only the CSRF token is sent."""
+    """A button that changes a registration: only the CSRF token is sent.
+
+    Its address also answers GET, with the list: the site sends a form whose token
+    expired back to its address (:mod:`repo_app.web.access`).
+    """
 
 
 def _scope() -> list[Organisation]:
@@ -269,7 +273,7 @@ def approve(registration_id: int) -> Response | str:
     return render_template("lti_admin/approve.html", form=form, registration=row)
 
 
-@bp.post("/<int:registration_id>/disable")
+@bp.route("/<int:registration_id>/disable", methods=["GET", "POST"])
 @admin_required
 def disable(registration_id: int) -> Response:
     row = _registration(registration_id)
@@ -282,7 +286,7 @@ def disable(registration_id: int) -> Response:
     return redirect(url_for("lti_admin.registrations_page"), code=303)
 
 
-@bp.post("/<int:registration_id>/enable")
+@bp.route("/<int:registration_id>/enable", methods=["GET", "POST"])
 @admin_required
 def enable(registration_id: int) -> Response:
     row = _registration(registration_id)

@@ -39,6 +39,25 @@ def _upgrade(url: str, home: Path) -> None:
         db.engine.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashes() -> Iterator[None]:
+    """Argon2 at its cheapest in every test. Each ``World`` hashes ten passwords and
+    each sign-in verifies one; at the production cost (64 MiB, three passes) that is
+    about 2.5 s a test on the 2-core machine. Hashing and verifying still go through
+    the same code and library."""
+    from argon2 import PasswordHasher
+
+    from repo_app import security
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            security,
+            "_hasher",
+            PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+        )
+        yield
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file that each test copies (faster than migrating each time)."""

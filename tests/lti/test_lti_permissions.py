@@ -102,3 +102,44 @@ def test_learners_open_only_what_was_placed(
     page = launch(Browser(), platform, Scenario(custom={"resource_id": pool.city}))
     assert page.status_code == 403
     assert "not placed" in error_of(page)
+
+
+def test_platform_users_are_told_apart_by_registration_never_by_email(
+    app, platform: Platform, pool: Pool
+) -> None:
+    from lti.models import PlatformUser, Registration
+    from repo_app.extensions import db
+    from tests.lti.conftest import cli
+
+    # Two clients of one issuer (two schools' installs), each with a learner whose
+    # sub and e-mail are the same: they are two people, one per registration.
+    register(app, platform, "s1")
+    other = cli(
+        app,
+        *("lti", "register", "--issuer", platform.issuer),
+        *("--client-id", "second-client", "--login-url", platform.login_url),
+        *("--key-set-url", platform.jwks_url, "--deployment", platform.deployment_id),
+        *("--org", "s2"),
+    )
+    assert other.exit_code == 0, other.output
+    same = {"sub": "student-7", "claims": {"email": "same@example.edu"}}
+    teacher = {"roles": list(INSTRUCTOR), "custom": {"resource_id": pool.city}}
+    assert launch(Browser(), platform, Scenario(**same, **teacher)).status_code == 200
+    as_second = Scenario(**same, **teacher, client_id="second-client")
+    assert launch(Browser(), platform, as_second).status_code == 200
+
+    db.session.rollback()
+    people = db.session.execute(
+        db.select(Registration.client_id, PlatformUser.sub)
+        .join(Registration, PlatformUser.registration_id == Registration.id)
+        .order_by(Registration.client_id)
+    ).all()
+    assert [tuple(p) for p in people] == [
+        (platform.client_id, "student-7"),
+        ("second-client", "student-7"),
+    ]
+    assert db.session.scalar(
+        db.select(db.func.count()).select_from(PlatformUser).where(
+            PlatformUser.user_id.is_not(None)
+        )
+    ) == 0

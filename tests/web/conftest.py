@@ -80,25 +80,6 @@ def compiled_catalogues() -> None:
         tmp.replace(mo)  # atomic: xdist workers may compile at once
 
 
-@pytest.fixture(scope="session", autouse=True)
-def quick_password_hashes() -> Iterator[None]:
-    """Argon2 at its cheapest for the web tests. Every test's ``World`` hashes ten
-    passwords and every sign-in verifies one; at the production cost (64 MiB, three
-    passes) that is about 2.5 s a test on the 2-core machine. Hashing and verifying
-    still go through the same code and library."""
-    from argon2 import PasswordHasher
-
-    from repo_app import security
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            security,
-            "_hasher",
-            PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-        )
-        yield
-
-
 # -- view tests (Flask test client) --------------------------------------------------
 
 

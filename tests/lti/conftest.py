@@ -115,21 +115,6 @@ def kejian(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     server.close()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cheap_password_hashes() -> Iterator[None]:
-    """The test city's ten people get argon2 hashes of the lowest cost: of these
-    tests only the admin pages' sign in, and they need a password that verifies, not
-    one that is slow to guess. (The default cost is a quarter second a person.)"""
-    from argon2 import PasswordHasher
-
-    from repo_app import security
-
-    saved = security._hasher
-    security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    yield
-    security._hasher = saved
-
-
 @pytest.fixture(autouse=True)
 def _fresh_key_sets() -> Iterator[None]:
     from lti.tool import key_sets

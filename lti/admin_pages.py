@@ -1,9 +1,11 @@
 """Administration pages for LTI: platform registrations and the tool's URLs.
 
-An administrator lists the registrations of the organisations they administer (and
-the pending ones, which no organisation holds yet), adds one by hand, approves a
-pending one by binding it to one of their organisations, and disables or enables
-one. The rules are those of ``kejian lti`` (:mod:`lti.registrations`); this module
+An administrator lists the registrations of the organisations they administer, adds
+one by hand, and disables or enables one. Pending registrations (left by Dynamic
+Registration, held by no organisation yet) are shown only to administrators of a
+top-level organisation (the city): anyone who can reach the registration URL can
+leave one, so a school administrator must not be able to claim another school's
+platform. They approve it by binding it to an organisation of their subtree. The rules are those of ``kejian lti`` (:mod:`lti.registrations`); this module
 checks who asks, and commits.
 """
 
@@ -139,9 +141,15 @@ def _scope() -> list[Organisation]:
 def _shown(
     rows: Iterable[Registration], scope: list[Organisation]
 ) -> list[Registration]:
-    """Rows bound to an organisation of *scope*, and those no organisation holds yet."""
+    """Rows bound to an organisation of *scope*, and, when *scope* holds a top-level
+    organisation, those no organisation holds yet."""
     ids = {o.id for o in scope}
-    return [r for r in rows if r.org_id is None or r.org_id in ids]
+    sees_pending = any(o.parent_id is None for o in scope)
+    return [
+        r
+        for r in rows
+        if r.org_id in ids or (r.org_id is None and sees_pending)
+    ]
 
 
 def _registration(registration_id: int) -> Registration:

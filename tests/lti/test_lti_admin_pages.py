@@ -131,7 +131,7 @@ def current(issuer: str) -> Registration:
     return row
 
 
-def test_administrators_see_the_registrations_of_their_subtree_and_pending_ones(
+def test_administrators_see_their_subtree_and_only_the_city_sees_pending_ones(
     app: Any, admin_pages: AdminPages
 ) -> None:
     registered(app, "https://moodle.s1.example", "a", "s1")
@@ -142,16 +142,15 @@ def test_administrators_see_the_registrations_of_their_subtree_and_pending_ones(
     admin_pages.login("s1admin")
     page = admin_pages.get("/admin/lti/")
     assert page.status_code == 200
-    assert rows_shown(page) == {
-        "https://new.example": "pending",
-        "https://moodle.s1.example": "active",
-    }
+    # Anyone may leave a pending registration: a school must not claim it.
+    assert rows_shown(page) == {"https://moodle.s1.example": "active"}
     # The addresses to paste into a platform.
     html = page.get_data(as_text=True)
     for path in ("/lti/register", "/lti/login", "/lti/launch", "/lti/jwks"):
         assert f"http://localhost{path}</code>" in html
 
     admin_pages.login("cityadmin")
+    assert rows_shown(admin_pages.get("/admin/lti/"))["https://new.example"] == "pending"
     assert set(rows_shown(admin_pages.get("/admin/lti/"))) == {
         "https://new.example",
         "https://moodle.s1.example",
@@ -248,11 +247,20 @@ def test_approving_binds_a_pending_registration_to_an_administered_organisation(
     app: Any, admin_pages: AdminPages
 ) -> None:
     rid = pending("https://moodle.example")
-    admin_pages.login("s1admin")
     path = f"/admin/lti/{rid}/approve"
 
-    # An organisation outside the administrator's subtree is not a choice.
-    resp = admin_pages.submit(path, {"org": "s2", "deployments": "7"})
+    # A school's administrator cannot claim a pending registration, by page or form.
+    admin_pages.login("s1admin")
+    assert admin_pages.get(path).status_code == 404
+    resp = admin_pages.submit(
+        path, {"org": "s1", "deployments": "7"}, page="/admin/lti/new"
+    )
+    assert resp.status_code == 404
+    assert current("https://moodle.example").status is RegistrationStatus.PENDING
+
+    admin_pages.login("cityadmin")
+    # A choice that names no organisation is refused next to the field.
+    resp = admin_pages.submit(path, {"org": "nowhere", "deployments": "7"})
     assert resp.status_code == 200
     assert field_error(resp, "org")
     assert current("https://moodle.example").status is RegistrationStatus.PENDING

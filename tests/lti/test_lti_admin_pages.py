@@ -169,6 +169,10 @@ def test_people_who_administer_nothing_are_refused(
 
     admin_pages.login("s1admin")
     assert 'href="/admin/lti/"' in admin_pages.get("/").get_data(as_text=True)
+    # The administration home and its sub-menu lead there too.
+    for page in ("/admin/", "/admin/orgs"):
+        html = admin_pages.get(page).get_data(as_text=True)
+        assert html.count('href="/admin/lti/"') >= 2, page
 
 
 def test_the_pages_speak_both_languages(app: Any, admin_pages: AdminPages) -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from flask import current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from wtforms import ValidationError as CSRFInvalid
 
@@ -93,14 +93,8 @@ def _token_principal(header: str) -> Principal:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret or len(secret) > 200:
         raise Unauthorized("Send the API token as 'Authorization: Bearer <token>'.")
-    # The token, its user and the user's roles in one query: this runs on every
-    # request that carries a token.
     token = (
-        db.session.scalars(
-            select(ApiToken)
-            .options(joinedload(ApiToken.user).joinedload(User.memberships))
-            .where(ApiToken.token_hash == token_digest(secret))
-        )
+        db.session.scalars(_TOKEN_QUERY, {"digest": token_digest(secret)})
         .unique()
         .first()
     )
@@ -111,6 +105,15 @@ def _token_principal(header: str) -> Principal:
             "Create a new one with 'kejian token create'."
         )
     return Principal.for_user(token.user)
+
+
+#: The token, its user and the user's roles in one query, built once: this runs on
+#: every request that carries a token.
+_TOKEN_QUERY = (
+    select(ApiToken)
+    .options(joinedload(ApiToken.user).joinedload(User.memberships))
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
 
 
 def _session_principal() -> Principal:

@@ -41,11 +41,11 @@ run: build demo
 # The whole suite: SQLite and PostgreSQL, local disk, nanio and Swift's S3, tantivy.
 test: install build
 	KEJIAN_TEST_SWIFT_URL="$$(bash scripts/swift-s3.sh start $(SWIFT_DIR))" \
-	  $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
+	  $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider --durations=25
 
 # Without Swift: what a laptop without root can run.
 test-quick: install build
-	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider --durations=25
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from math import ceil
 from typing import Any
@@ -89,10 +89,11 @@ class Query:
     ignored: list[str] = field(default_factory=list)
 
 
-def parse_query(args: MultiDict[str, str]) -> Query:
+def parse_query(args: MultiDict[str, str], own: Collection[str] = ()) -> Query:
     """Read the address's parameters, leaving out (and listing) what cannot be
     searched: unknown parameters, values outside the vocabularies, a bad sort or
-    page number. Labels (``数学``, ``Mathematics``) become codes."""
+    page number. Labels (``数学``, ``Mathematics``) become codes. Parameters named
+    in *own* belong to the page that shows the search and are passed over."""
     query = Query()
     query.text = _clean_text(args.get("q", ""))
     if len(args.get("q", "")) > MAX_TEXT:
@@ -111,7 +112,7 @@ def parse_query(args: MultiDict[str, str]) -> Query:
         query.ignored.append(f"page={page}")
 
     for name in args:
-        if name in ("q", "sort", "page"):
+        if name in ("q", "sort", "page") or name in own:
             continue
         if name not in FACET_FIELDS:
             query.ignored.append(name)
@@ -155,8 +156,11 @@ def search_url(
     text: str = "",
     sort: str = "relevance",
     page: int = 1,
+    endpoint: str = "search_page.index",
+    **kept: Any,
 ) -> str:
-    """The search page's address for a search; defaults are left out of it."""
+    """The address of a search on the search page (or on *endpoint*, a page that
+    embeds the search, with its own parameters *kept*); defaults are left out."""
     params: dict[str, Any] = {
         name: list(values) for name, values in (filters or {}).items()
     }
@@ -166,57 +170,99 @@ def search_url(
         params["sort"] = sort
     if page > 1:
         params["page"] = page
-    return url_for("search_page.index", **params)
+    return url_for(endpoint, **params, **kept)
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where a search's links lead: the search page by default, or a page that
+    shows the same search under its own address (*endpoint*, with the parameters
+    *kept* on every link, such as the LTI picker's launch and chosen resources)."""
+
+    endpoint: str = "search_page.index"
+    kept: Mapping[str, Any] = field(default_factory=dict)
+
+    def url(self, query: Query, **changes: Any) -> str:
+        """The address of *query* with *changes* (``text``, ``filters``, ``sort``,
+        ``page``) made; any change but the page goes back to page 1."""
+        changes.setdefault("page", 1)
+        changed = replace(query, **changes)
+        return search_url(
+            changed.filters,
+            text=changed.text,
+            sort=changed.sort,
+            page=changed.page,
+            endpoint=self.endpoint,
+            **self.kept,
+        )
+
+    def without(self, query: Query, name: str, value: str | None = None) -> str:
+        """The address of *query* without filter *name* (or only its *value*)."""
+        filters = {k: list(v) for k, v in query.filters.items()}
+        kept = [v for v in filters.pop(name, []) if value is not None and v != value]
+        if kept:
+            filters[name] = kept
+        return self.url(query, filters=filters)
+
+
+SEARCH_PAGE = Links()
 
 
 def query_url(query: Query, **changes: Any) -> str:
-    """The address of *query* with *changes* (``text``, ``filters``, ``sort``,
-    ``page``) made; any change but the page goes back to page 1."""
-    changes.setdefault("page", 1)
-    changed = replace(query, **changes)
-    return search_url(
-        changed.filters, text=changed.text, sort=changed.sort, page=changed.page
-    )
+    """The search page's address of *query* with *changes* made (:meth:`Links.url`)."""
+    return SEARCH_PAGE.url(query, **changes)
 
 
 def without(query: Query, name: str, value: str | None = None) -> str:
-    """The address of *query* without filter *name* (or only its *value*)."""
-    filters = {k: list(v) for k, v in query.filters.items()}
-    kept = [v for v in filters.pop(name, []) if value is not None and v != value]
-    if kept:
-        filters[name] = kept
-    return query_url(query, filters=filters)
+    """The search page's address of *query* without filter *name* (or its *value*)."""
+    return SEARCH_PAGE.without(query, name, value)
+
+
+def results(
+    principal: Principal,
+    query: Query,
+    links: Links = SEARCH_PAGE,
+    *,
+    per_page: int | None = None,
+) -> dict[str, Any]:
+    """Everything ``search/_parts.html`` shows of *query* as *principal* sees it:
+    a page of hits (:data:`PER_PAGE`, or *per_page*), facet groups, chips, page
+    numbers and, when nothing is found, what to leave out. *query*'s page number
+    is brought back to the last page when it asks for one past the results."""
+    per_page = PER_PAGE if per_page is None else per_page
+    result = _search(principal, query, facets=_counted(query), per_page=per_page)
+
+    # An address can ask for a page past the results (an old link, a typed number):
+    # show the last page rather than an empty one.
+    deepest = search_service.MAX_PAGE_DEPTH // per_page
+    last = max(1, min(ceil(result["total"] / per_page), deepest))
+    if query.page > last:
+        query.page = last
+        result = _search(principal, query, facets=_counted(query), per_page=per_page)
+
+    found_nothing = result["total"] == 0 and bool(query.text or query.filters)
+    return {
+        "query": query,
+        "result": result,
+        "groups": _facet_groups(query, result["facets"]),
+        "chips": _chips(query, links),
+        "pages": _page_numbers(query.page, last),
+        "last": last,
+        "relaxations": (
+            _relaxations(principal, query, links) if found_nothing else []
+        ),
+        "facet_names": FACETS,
+        "sort_names": SORT_NAMES,
+        "query_url": links.url,
+        "without": links.without,
+        "first_values": FIRST_VALUES,
+    }
 
 
 @bp.get("/search")
 def index() -> str:
-    query = parse_query(request.args)
-    principal = current_principal()
-    result = _search(principal, query, facets=_counted(query))
-
-    # An address can ask for a page past the results (an old link, a typed number):
-    # show the last page rather than an empty one.
-    last = max(1, min(ceil(result["total"] / PER_PAGE), LAST_PAGE))
-    if query.page > last:
-        query.page = last
-        result = _search(principal, query, facets=_counted(query))
-
-    found_nothing = result["total"] == 0 and bool(query.text or query.filters)
-    return render_template(
-        "search/page.html",
-        query=query,
-        result=result,
-        groups=_facet_groups(query, result["facets"]),
-        chips=_chips(query),
-        pages=_page_numbers(query.page, last),
-        last=last,
-        relaxations=_relaxations(principal, query) if found_nothing else [],
-        facet_names=FACETS,
-        sort_names=SORT_NAMES,
-        query_url=query_url,
-        without=without,
-        first_values=FIRST_VALUES,
-    )
+    shown = results(current_principal(), parse_query(request.args))
+    return render_template("search/page.html", **shown)
 
 
 def _counted(query: Query) -> list[str]:
@@ -293,14 +339,14 @@ def _chapter_titles(
     return {str(row.id): row.title for row in rows}
 
 
-def _chips(query: Query) -> list[dict[str, str]]:
+def _chips(query: Query, links: Links) -> list[dict[str, str]]:
     """The chosen filters, each with the address that removes it."""
     titles = _chapter_titles(query, {})
     return [
         {
             "facet": str(FACETS.get(name, name)),
             "label": display.value_label(name, value, titles.get(value)),
-            "remove": without(query, name, value),
+            "remove": links.without(query, name, value),
         }
         for name, values in query.filters.items()
         for value in values
@@ -319,7 +365,9 @@ def _page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
     return numbers
 
 
-def _relaxations(principal: Principal, query: Query) -> list[dict[str, Any]]:
+def _relaxations(
+    principal: Principal, query: Query, links: Links
+) -> list[dict[str, Any]]:
     """What to leave out of a search that found nothing, with what each would find,
     best first: the words, or one filter at a time."""
     options: list[tuple[str, Query]] = []
@@ -347,7 +395,7 @@ def _relaxations(principal: Principal, query: Query) -> list[dict[str, Any]]:
                     "label": label,
                     "count": ngettext("%(num)d result", "%(num)d results", total),
                     "total": total,
-                    "url": query_url(relaxed),
+                    "url": links.url(relaxed),
                 }
             )
     return sorted(found, key=lambda option: -option["total"])

@@ -141,6 +141,7 @@ class Vocabularies:
         self._terms = {
             kind: tuple(_term(row) for row in data.get(kind, ())) for kind in KINDS
         }
+        self._labels: dict[tuple[str, str], dict[str, str]] = {}
         self._by_code = {
             kind: {term.code: term for term in terms}
             for kind, terms in self._terms.items()
@@ -173,6 +174,15 @@ class Vocabularies:
 
     def term(self, kind: str, code: str) -> Term | None:
         return self._by_code[self._check_kind(kind)].get(code)
+
+    def labels(self, kind: str, lang: str = "zh") -> dict[str, str]:
+        """Every code of ``kind`` with its label: for labelling many values at once."""
+        key = (self._check_kind(kind), lang)
+        labels = self._labels.get(key)
+        if labels is None:
+            terms = self._by_code[kind].values()
+            labels = self._labels[key] = {t.code: t.label(lang) for t in terms}
+        return labels
 
     def label(self, kind: str, code: str, lang: str = "zh") -> str:
         """The label of a code; raises :class:`KeyError` for an unknown code."""

@@ -14,6 +14,7 @@ from flask import Flask, g, request
 
 from config.settings import Settings, load_settings
 from repo_app.extensions import db, migrate
+from repo_app.jsonio import OrjsonProvider
 
 __all__ = ["create_app"]
 
@@ -47,9 +48,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
     )
     app.config.update(overrides)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    # Keys keep the order the code gives them; sorting every facet map costs time.
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Keys keep the order the code gives them and Chinese stays Chinese; encoded by
+    # orjson, a tenth of the time of a search answer's standard-library encoding.
+    app.json = OrjsonProvider(app)
     _init_logging(settings)
 
     db.init_app(app)

@@ -470,15 +470,14 @@ def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[di
     labelled: dict[str, list[dict[str, Any]]] = {}
     for name, values in facets.items():
         kind = FIELD_KINDS.get(name)
-        out = []
-        for value, count in values:
-            if name in ORG_FACETS:
-                label = names.get(value, value)
-            elif kind is not None:
-                term = vocab.term(kind, value)
-                label = term.zh if term else value
-            else:
-                label = value
-            out.append({"value": value, "label": label, "count": count})
-        labelled[name] = out
+        if name in ORG_FACETS:
+            labels = names
+        elif kind is not None:
+            labels = vocab.labels(kind)
+        else:
+            labels = {}
+        labelled[name] = [
+            {"value": value, "label": labels.get(value, value), "count": count}
+            for value, count in values
+        ]
     return labelled

@@ -119,6 +119,18 @@ def readable(principal: Principal, resource_id: int, reg: Registration) -> Resou
         ) from None
 
 
+def readable_among(principal: Principal, resource_ids: list[int]) -> list[Resource]:
+    """Those of *resource_ids* that *principal* may see, in their order; the others
+    are left out without a word (a picker's carried choices, re-checked on posting)."""
+    found = []
+    for rid in resource_ids:
+        try:
+            found.append(resources.get(principal, rid))
+        except NotFound:
+            continue
+    return found
+
+
 def place_for_launch(
     reg: Registration,
     deployment: Deployment,

@@ -59,15 +59,21 @@ from repo_app.errors import BadRequest
 from repo_app.extensions import db
 from repo_app.models import Resource
 from repo_app.security import Principal
+from repo_app.web import display
+from repo_app.web import preview as preview_kinds
+from repo_app.web import search as search_page
 
 log = logging.getLogger("kejian.lti")
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
+bp.context_processor(display.template_helpers)
 
 RESOURCE_LINK = "LtiResourceLinkRequest"
 DEEP_LINKING = "LtiDeepLinkingRequest"
 #: Results per picker page: enough to choose from inside a course editor's frame.
 PICKER_PAGE = 10
+#: Resources one Deep Linking response may carry.
+MAX_CHOSEN = 50
 
 
 def lti_settings() -> LtiSettings:
@@ -300,46 +306,103 @@ def _deep_link_launch(token: str) -> Launch:
 
 @bp.get("/picker/<token>")
 def picker(token: str) -> str:
-    """Search and choose resources: a server-rendered page for the course editor."""
-    from repo_app.services import search as search_service
+    """Search and choose resources: the web search page's search, facets, sort and
+    pages, as the registration's organisation sees them, in one server-rendered form.
 
+    The form's searches and pages are GET submits that carry the resources chosen so
+    far (``resource``), so a choice survives a new search or another page; the
+    button that adds them to the course posts the same form to
+    :func:`deep_link_return`. ``preview=<id>`` shows that resource above the results.
+    """
     launch = _deep_link_launch(token)
     reg = launch.registration
     assert reg.org is not None
-    q = request.args.get("q", "")[:200]
+    principal = services.org_principal(reg.org)
+    settings = launch.deep_linking or {}
+    multiple = settings.get("accept_multiple") in (True, "true", None)
+    chosen_ids = _carried_ids(request.args.getlist("resource"))
+    if not multiple:
+        chosen_ids = chosen_ids[-1:]
+    asked = _carried_ids([request.args.get("preview", "")])
+    query = search_page.parse_query(request.args, own=("resource", "preview"))
+    kept = {"token": token, "resource": chosen_ids}
+    links = search_page.Links("lti.picker", kept)
     try:
-        page = max(1, min(int(request.args.get("page", "1")), 50))
-    except ValueError:
-        page = 1
-    try:
-        result = search_service.search(
-            services.org_principal(reg.org),
-            text=q,
-            filters={},
-            facets=[],
-            sort="relevance" if q else "newest",
-            page=page,
-            per_page=PICKER_PAGE,
-        )
+        shown = search_page.results(principal, query, links, per_page=PICKER_PAGE)
     except BadRequest as exc:
         raise LtiProblem(exc.message) from None
-    settings = launch.deep_linking or {}
+    result = shown["result"]
     # Files and links need no launch, so only public resources become them.
     public_only = "ltiResourceLink" not in (settings.get("accept_types") or [])
-    public = services.public_ids([hit["id"] for hit in result["hits"]])
+    on_page = [hit["id"] for hit in result["hits"]]
+    chosen = services.readable_among(principal, chosen_ids)
     return render_template(
         "lti/picker.html",
+        **shown,
         token=token,
-        q=q,
-        page=page,
-        result=result,
-        pages=(result["total"] + PICKER_PAGE - 1) // PICKER_PAGE,
-        multiple=settings.get("accept_multiple") in (True, "true", None),
+        multiple=multiple,
         public_only=public_only,
-        public=public,
+        public=services.public_ids(on_page + [r.id for r in chosen]),
+        chosen=chosen,
+        chosen_ids={r.id for r in chosen},
+        on_page=set(on_page),
+        preview=_picker_preview(token, principal, reg, asked),
+        pdfjs=preview_kinds.pdfjs_assets(),
+        # A title shows its resource above the same results.
+        hit_url=lambda rid: search_page.Links(
+            "lti.picker", {**kept, "preview": rid}
+        ).url(query, page=query.page),
         title=settings.get("title") or "",
         org=reg.org,
     )
+
+
+def _carried_ids(values: list[str]) -> list[int]:
+    """Resource ids a picker form carried, in order, without repeats or junk."""
+    ids = [int(v) for v in values if v.isdigit() and len(v) < 10]
+    return list(dict.fromkeys(ids))[:MAX_CHOSEN]
+
+
+def _picker_preview(
+    token: str, principal: Principal, reg: Any, asked: list[int]
+) -> dict[str, Any] | None:
+    """The resource the picker previews, and the preview of its first showable file.
+
+    :raises LtiNotFound: for a resource the registration's organisation may not see.
+    """
+    if not asked:
+        return None
+    resource = services.readable(principal, asked[0], reg)
+    files = resource.files
+    vf = preview_kinds.shown_file(files)
+
+    def url(f: Any, *, inline: bool = False) -> str:
+        params = {"inline": "1"} if inline else {}
+        return url_for(
+            "lti.picker_file",
+            token=token,
+            resource_id=resource.id,
+            file_id=f.id,
+            **params,
+        )
+
+    return {
+        "resource": resource,
+        "shown": preview_kinds.preview_of(vf, files, url=url) if vf else None,
+    }
+
+
+@bp.route(
+    "/picker/<token>/files/<int:resource_id>/<int:file_id>", methods=["GET", "HEAD"]
+)
+def picker_file(token: str, resource_id: int, file_id: int) -> Response:
+    """A file of a resource the picker previews, if the organisation may see it."""
+    launch = _deep_link_launch(token)
+    reg = launch.registration
+    assert reg.org is not None
+    principal = services.org_principal(reg.org)
+    services.readable(principal, resource_id, reg)
+    return _file_response(principal, resource_id, file_id)
 
 
 class ToolDeepLink(DeepLink):
@@ -361,8 +424,8 @@ def deep_link_return(token: str) -> str:
     raw_ids = request.form.getlist("resource")
     if not raw_ids:
         raise LtiProblem("Choose at least one resource.")
-    if len(raw_ids) > 50:
-        raise LtiProblem("Choose at most 50 resources at a time.")
+    if len(raw_ids) > MAX_CHOSEN:
+        raise LtiProblem(f"Choose at most {MAX_CHOSEN} resources at a time.")
     try:
         ids = list(dict.fromkeys(int(v) for v in raw_ids))
     except ValueError:
@@ -431,13 +494,20 @@ def view(token: str) -> str:
 @bp.route("/view/<token>/files/<int:file_id>", methods=["GET", "HEAD"])
 def file_content(token: str, file_id: int) -> Response:
     """A file of the launched resource, through the API's download (Range, ETag)."""
+    launch, principal = _resource_launch(token)
+    assert launch.resource_id is not None
+    return _file_response(principal, launch.resource_id, file_id)
+
+
+def _file_response(principal: Principal, resource_id: int, file_id: int) -> Response:
+    """A file of *resource_id* as *principal* reads it, through the API's download
+    (Range, ETag)."""
     from repo_app.api import files as files_api
 
-    launch, principal = _resource_launch(token)
     # The API's endpoint reads the request's principal: the organisation's. Only the
-    # launched resource's files are reachable, whatever file id is asked for.
+    # given resource's files are reachable, whatever file id is asked for.
     g.principal = principal
-    response = files_api.content(launch.resource_id, file_id)
+    response = files_api.content(resource_id, file_id)
     if response.headers.get("Content-Type") == "application/pdf":
         # Browsers do not show a PDF in a sandboxed document; a PDF runs no script
         # with our origin, and it is framed by our own page only.

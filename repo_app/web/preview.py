@@ -19,7 +19,7 @@ Kinds of preview:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,12 +67,22 @@ def content_url(vf: VersionFile, *, inline: bool = False) -> str:
     )
 
 
-def preview_of(vf: VersionFile, siblings: Sequence[VersionFile] = ()) -> Preview:
+#: Makes a file's address: ``url(vf, inline=True)`` for the browser to show it.
+FileUrl = Callable[..., str]
+
+
+def preview_of(
+    vf: VersionFile,
+    siblings: Sequence[VersionFile] = (),
+    *,
+    url: FileUrl = content_url,
+) -> Preview:
     """The preview of *vf*; *siblings* are the other files of its version (a video
-    takes their subtitles)."""
+    takes their subtitles). The files' addresses come from *url* (the API's download
+    by default; a page reached otherwise, such as inside an LMS, gives its own)."""
     blob = vf.blob
     mime = blob.mime or ""
-    shown = Preview("none", vf, download=content_url(vf))
+    shown = Preview("none", vf, download=url(vf))
     inline_safe = mime.startswith(INLINE_SAFE_PREFIXES)
 
     if blob.encrypted:
@@ -80,17 +90,17 @@ def preview_of(vf: VersionFile, siblings: Sequence[VersionFile] = ()) -> Preview
             "This file is protected by a password: download it to open it."
         )
     elif blob.kind == "pdf" and mime == "application/pdf":
-        shown.kind, shown.src = "pdf", content_url(vf, inline=True)
+        shown.kind, shown.src = "pdf", url(vf, inline=True)
     elif blob.kind in ("video", "audio") and mime.startswith(PLAYABLE):
-        shown.kind, shown.src = blob.kind, content_url(vf, inline=True)
+        shown.kind, shown.src = blob.kind, url(vf, inline=True)
         if blob.kind == "video":
             shown.subtitles = [
-                (content_url(s, inline=True), s.name, s.blob.language or "und")
+                (url(s, inline=True), s.name, s.blob.language or "und")
                 for s in siblings
                 if s.blob.mime == "text/vtt"
             ]
     elif blob.kind == "image" and inline_safe:
-        shown.kind, shown.src = "image", content_url(vf, inline=True)
+        shown.kind, shown.src = "image", url(vf, inline=True)
     elif blob.kind == "package" and blob.outline:
         shown.kind, shown.outline = "outline", _titles(blob.outline)
     elif blob.kind in TEXT_KINDS and (blob.text or "").strip():
@@ -105,6 +115,15 @@ def preview_of(vf: VersionFile, siblings: Sequence[VersionFile] = ()) -> Preview
     else:
         shown.reason = _l("This kind of file cannot be shown in the page: download it.")
     return shown
+
+
+def shown_file(files: Sequence[VersionFile], asked: str = "") -> VersionFile | None:
+    """The file to preview among *files*: the one whose id is *asked*, else the
+    first that can be previewed, else the first."""
+    by_id = {str(vf.id): vf for vf in files}
+    if asked in by_id:
+        return by_id[asked]
+    return next((vf for vf in files if has_preview(vf)), files[0] if files else None)
 
 
 def pdfjs_assets() -> dict[str, str] | None:

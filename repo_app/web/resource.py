@@ -17,7 +17,7 @@ from flask import Blueprint, render_template, request, url_for
 from repo_app.auth import current_principal
 from repo_app.errors import NotFound
 from repo_app.extensions import db
-from repo_app.models import OrgKind, Resource, Status, VersionFile, Visibility
+from repo_app.models import OrgKind, Resource, Status, Visibility
 from repo_app.runtime import runtime
 from repo_app.security import Principal
 from repo_app.services import resources, workspace
@@ -39,7 +39,7 @@ def show(resource_id: int) -> str:
     principal = current_principal()
     resource = resources.get(principal, resource_id)
     files = resource.files
-    shown = _chosen_file(files, request.args.get("file", ""))
+    shown = preview.shown_file(files, request.args.get("file", ""))
     signed_in = principal.user_id is not None
     if signed_in:
         workspace.record_view(principal, resource.id)
@@ -63,17 +63,6 @@ def show(resource_id: int) -> str:
         collections=workspace.collections(principal) if signed_in else [],
         json_ld=_linked_data(resource) if _is_public(resource) else None,
         search_url=search_url,
-    )
-
-
-def _chosen_file(files: list[VersionFile], asked: str) -> VersionFile | None:
-    """The file ``?file=<id>`` names among the current ones, else the first that can
-    be previewed, else the first."""
-    by_id = {str(vf.id): vf for vf in files}
-    if asked in by_id:
-        return by_id[asked]
-    return next(
-        (vf for vf in files if preview.has_preview(vf)), files[0] if files else None
     )
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urljoin
 
 import jwt
 import lxml.html
@@ -50,19 +51,36 @@ class Browser:
     def form(
         self, response: requests.Response | None = None, form_id: str | None = None
     ) -> tuple[str, str, dict[str, Any]]:
-        """(method, absolute action, fields) of the page's form."""
-        response = response or self.last
-        assert response is not None
-        doc = lxml.html.fromstring(response.text, base_url=response.url)
-        forms = doc.forms if form_id is None else [doc.get_element_by_id(form_id)]
-        assert forms, f"no form on {response.url}: {response.text[:300]}"
-        form = forms[-1] if form_id is None else forms[0]
+        """(method, absolute action, fields) of the page's form: its fields that are
+        not check boxes or radio buttons (see :meth:`ticked`)."""
+        form = self._form(response, form_id)
         fields = {
             i.name: i.value
             for i in form.inputs
             if i.name and getattr(i, "type", "") not in ("checkbox", "radio", "submit")
         }
-        return form.method.upper(), form.action or response.url, fields
+        return form.method.upper(), form.action or form.base_url, fields
+
+    def ticked(
+        self, response: requests.Response | None = None, form_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        """The (name, value) of the form's ticked, enabled check boxes and radios."""
+        return [
+            (i.name, i.value)
+            for i in self._form(response, form_id).inputs
+            if i.name
+            and getattr(i, "type", "") in ("checkbox", "radio")
+            and i.checked
+            and i.get("disabled") is None
+        ]
+
+    def _form(self, response: requests.Response | None, form_id: str | None) -> Any:
+        response = response or self.last
+        assert response is not None
+        doc = lxml.html.fromstring(response.text, base_url=response.url)
+        forms = doc.forms if form_id is None else [doc.get_element_by_id(form_id)]
+        assert forms, f"no form on {response.url}: {response.text[:300]}"
+        return forms[-1] if form_id is None else forms[0]
 
     def submit(
         self,
@@ -72,10 +90,29 @@ class Browser:
         extra: Any = None,
         headers: dict[str, str] | None = None,
         replace: dict[str, str] | None = None,
+        button: tuple[str, str] | str | None = None,
     ) -> requests.Response:
+        """Submit the form with its fields, ticked boxes and *extra* pairs; with
+        *button* (``(name, value)``, or its text), by that submit button with its
+        ``formmethod`` and ``formaction``, as a click on it does."""
         method, action, fields = self.form(response, form_id)
         fields.update(replace or {})
-        data: Any = list(fields.items()) + list(extra or [])
+        data: Any = (
+            list(fields.items()) + self.ticked(response, form_id) + list(extra or [])
+        )
+        if button is not None:
+            form = self._form(response, form_id)
+            if isinstance(button, str):
+                found = form.xpath(".//button[normalize-space(.)=$t]", t=button)
+            else:
+                found = form.xpath(
+                    ".//button[@name=$n and @value=$v]", n=button[0], v=button[1]
+                )
+                data.append(button)
+            assert found, f"no button {button} in the form"
+            method = (found[0].get("formmethod") or method).upper()
+            if found[0].get("formaction"):
+                action = urljoin(form.base_url, found[0].get("formaction"))
         if method == "GET":
             self.last = self.session.get(
                 action, params=data, timeout=30, headers=headers

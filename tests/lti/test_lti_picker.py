@@ -1,0 +1,183 @@
+"""The Deep Linking picker is the web search inside the LMS: facets with counts,
+filters and pages kept in its address, choices kept across pages, and previews of
+what the registration's organisation may see, driven over HTTP by the platform."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import lxml.html
+import pytest
+import requests
+
+from lti import views
+from repo_app.extensions import db
+from repo_app.models import Resource
+from tests.lti.conftest import (
+    PNG,
+    Browser,
+    Pool,
+    deep_linking_response,
+    error_of,
+    launch,
+    register,
+)
+from tests.lti.platform import DL, Platform, deep_linking
+
+
+def facet(page: requests.Response, name: str) -> dict[str, tuple[int, bool]]:
+    """Facet group *name* of the page: value -> (count, ticked)."""
+    doc = lxml.html.fromstring(page.text)
+    found = {}
+    for box in doc.xpath(f'//input[@type="checkbox"][@name="{name}"]'):
+        label = doc.xpath(f'//label[@for="{box.get("id")}"]')[0]
+        count = label.xpath('.//span[@class="count"]')[0].text_content()
+        found[box.get("value")] = (int(count), box.checked)
+    return found
+
+
+def hits(page: requests.Response) -> list[int]:
+    """The resources the page lists as results, in order."""
+    doc = lxml.html.fromstring(page.text)
+    return [
+        int(box.get("value"))
+        for box in doc.xpath('//li[@class="hit"]//input[@name="resource"]')
+    ]
+
+
+def test_a_facet_narrows_the_results_and_their_counts(
+    app, platform: Platform, browser: Browser, pool: Pool
+) -> None:
+    register(app, platform, "s1")
+    picker = launch(browser, platform, deep_linking())
+    assert picker.status_code == 200, picker.text[:300]
+
+    # The facets of the search page, counted over what s1 may see.
+    assert sorted(hits(picker)) == sorted([pool.s1_school, pool.city, pool.public])
+    assert facet(picker, "school") == {
+        "s1": (1, False),
+        "s2": (1, False),
+        "s3": (1, False),
+    }
+    assert facet(picker, "mime_group") == {"text": (2, False), "image": (1, False)}
+
+    # Ticking "text" and applying the filters keeps it in the picker's address and
+    # narrows both the results and the other groups' counts.
+    narrowed = browser.submit(
+        picker, form_id="choose", extra=[("mime_group", "text")], button="应用筛选"
+    )
+    assert narrowed.status_code == 200, narrowed.text[:300]
+    assert urlsplit(narrowed.url).path == urlsplit(picker.url).path
+    assert parse_qs(urlsplit(narrowed.url).query)["mime_group"] == ["text"]
+    assert sorted(hits(narrowed)) == sorted([pool.s1_school, pool.city])
+    assert facet(narrowed, "mime_group")["text"] == (2, True)
+    assert facet(narrowed, "school") == {"s1": (1, False), "s2": (1, False)}
+    assert "找到 2 个资源" in narrowed.text
+
+    # The chip that removes the filter leads back to the whole list, in the picker.
+    doc = lxml.html.fromstring(narrowed.text, base_url=narrowed.url)
+    doc.make_links_absolute()
+    chip = doc.xpath('//a[@class="chip"]')[0].get("href")
+    assert urlsplit(chip).path == urlsplit(picker.url).path
+    assert sorted(hits(browser.get(chip))) == sorted(
+        [pool.s1_school, pool.city, pool.public]
+    )
+
+
+def test_choices_made_on_two_pages_are_both_sent(
+    app,
+    kejian: str,
+    platform: Platform,
+    browser: Browser,
+    pool: Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two results a page, so that s1's three resources take two pages.
+    monkeypatch.setattr(views, "PICKER_PAGE", 2)
+    register(app, platform, "s1")
+    first_page = launch(browser, platform, deep_linking())
+    on_first = hits(first_page)
+    assert len(on_first) == 2
+
+    # A resource ticked on page 1 goes along to page 2, shown there as chosen.
+    second_page = browser.submit(
+        first_page,
+        form_id="choose",
+        extra=[("resource", str(on_first[0]))],
+        button=("page", "2"),
+    )
+    assert second_page.status_code == 200, second_page.text[:300]
+    on_second = hits(second_page)
+    assert len(on_second) == 1 and on_second[0] not in on_first
+    assert browser.ticked(second_page, "choose") == [("resource", str(on_first[0]))]
+
+    # Back on page 1 the choice is still ticked in its place.
+    again = browser.submit(second_page, form_id="choose", button=("page", "1"))
+    assert hits(again) == on_first
+    assert browser.ticked(again, "choose") == [("resource", str(on_first[0]))]
+
+    # One more ticked on page 2, and both are added to the course.
+    returned = browser.submit(
+        second_page, form_id="choose", extra=[("resource", str(on_second[0]))]
+    )
+    assert returned.status_code == 200, returned.text[:300]
+    assert browser.submit(returned).json() == {"saved": 2}
+    items = deep_linking_response(kejian, platform)[DL + "content_items"]
+    assert [i["custom"]["resource_id"] for i in items] == [
+        str(on_first[0]),
+        str(on_second[0]),
+    ]
+
+
+def test_a_resource_is_previewed_in_the_picker_through_its_launch(
+    app, platform: Platform, browser: Browser, pool: Pool
+) -> None:
+    register(app, platform, "s1")
+    picker = launch(browser, platform, deep_linking())
+
+    # The preview button shows the resource above the same results.
+    shown = browser.submit(picker, form_id="choose", button=("preview", str(pool.public)))
+    assert shown.status_code == 200, shown.text[:300]
+    doc = lxml.html.fromstring(shown.text, base_url=shown.url)
+    doc.make_links_absolute()
+    heading = doc.get_element_by_id("preview-heading")
+    assert int(heading.get("data-resource-id")) == pool.public
+    assert sorted(hits(shown)) == sorted(hits(picker))
+    # Its image comes through the launch's token, not the site's download address.
+    src = doc.xpath('//section[@id="preview"]//img[@class="image-preview"]')[0].get(
+        "src"
+    )
+    assert urlsplit(src).path.startswith(urlsplit(picker.url).path + "/files/")
+    image = browser.get(src)
+    assert image.status_code == 200
+    assert image.content == PNG
+
+    # A text resource shows the beginning of its text.
+    text = browser.submit(picker, form_id="choose", button=("preview", str(pool.city)))
+    assert "全市共享的课件内容" in text.text
+
+
+def test_a_preview_of_another_schools_private_resource_is_refused(
+    app, platform: Platform, browser: Browser, pool: Pool
+) -> None:
+    register(app, platform, "s1")
+    picker = launch(browser, platform, deep_linking())
+    hidden = pool.s2_school
+
+    # Asked for by editing the address: refused, and nothing of it is shown.
+    page = browser.get(picker.url, params={"preview": str(hidden)})
+    assert page.status_code == 404
+    assert f"Resource {hidden} does not exist" in error_of(page)
+    assert pool.title(hidden) not in page.text
+
+    # Its file, asked for through the launch's token, is refused too.
+    file_id = db.session.get(Resource, hidden).files[0].id
+    url = f"{picker.url}/files/{hidden}/{file_id}"
+    answer = browser.get(url)
+    assert answer.status_code == 404
+    assert "二中期中试卷" not in answer.text
+
+    # A file id of another resource, under a resource s1 may see, is refused.
+    answer = browser.get(f"{picker.url}/files/{pool.public}/{file_id}")
+    assert answer.status_code == 404
+    assert "二中期中试卷" not in answer.text

@@ -69,7 +69,10 @@ class ToolRegistrar(DynamicRegistration):
         return url_for("lti.launch", _external=True)
 
     def get_domain(self) -> str:
-        return request.host
+        # Moodle drops a leading "www." from target_link_uri's host and refuses the
+        # registration unless what remains equals this domain.
+        host = request.host
+        return host[4:] if host.lower().startswith("www.") else host
 
     def get_claims(self) -> list[str]:
         # No e-mail: users are known by their sub per registration.
@@ -210,8 +213,9 @@ def register_dynamically(openid_configuration: str, token: str | None) -> Regist
         # The library reports a refused request and a malformed answer this way.
         response = getattr(exc, "response", None)
         status = f"HTTP {response.status_code}" if response is not None else str(exc)
+        reason = _platform_reason(response)
         raise LtiProblem(
-            f"The platform refused the registration ({status}).",
+            f"The platform refused the registration ({status}){reason}.",
             hint="The registration token may have expired: start again from the "
             "platform.",
         ) from None
@@ -221,3 +225,17 @@ def register_dynamically(openid_configuration: str, token: str | None) -> Regist
         registrar.registration.label,
     )
     return registrar.registration
+
+
+def _platform_reason(response: requests.Response | None) -> str:
+    """The platform's own words on a refusal, short and as plain text, or ''.
+
+    Moodle answers a configuration it refuses with a one-line reason, such as
+    ``domain_targetlinkuri_mismatch``, that tells an administrator what to fix.
+    """
+    if response is None:
+        return ""
+    text = " ".join(response.text.split())[:200]
+    if not text or "<" in text:
+        return ""
+    return f": {text}"

@@ -9,8 +9,9 @@ boxes, content controls, tracked insertions and equations, which teachers use a 
 copies that Office writes for older readers (``mc:Fallback``) are skipped, so the
 text reads like the document with all changes accepted.
 
-Legacy ``.doc``/``.xls``/``.ppt`` and RTF are converted to OOXML by LibreOffice when
-``soffice`` is on the ``PATH``; without it they are kept with no text.
+Legacy ``.xls`` workbooks are read by xlrd, in process. Legacy ``.doc``/``.ppt`` and
+RTF are converted to OOXML by LibreOffice when ``soffice`` is on the ``PATH``; without
+it they are kept with no text.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import docx.package
 import openpyxl
 import pptx.package
+import xlrd
 from lxml import etree
 from pptx.parts.presentation import PresentationPart
 
@@ -99,6 +101,7 @@ _LEGACY_TARGETS = {
     "application/vnd.ms-powerpoint": "pptx",
 }
 _CFB_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_XLS_MIME = "application/vnd.ms-excel"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 
 
@@ -520,7 +523,12 @@ def extract_encrypted_ooxml(src: Source, job: Job) -> None:
 
 
 def extract_legacy(src: Source, job: Job) -> None:
-    """Legacy binary Office and RTF, converted by LibreOffice when it is installed."""
+    """Legacy binary Office and RTF: workbooks read by xlrd, the rest converted by
+    LibreOffice when it is installed."""
+    if job.result.mime == _XLS_MIME and src.head(8) == _CFB_SIGNATURE:
+        extract_xls(src, job)
+        return
+
     soffice = shutil.which("soffice")
     target = _LEGACY_TARGETS.get(job.result.mime)
     if soffice is None or target is None:
@@ -535,6 +543,65 @@ def extract_legacy(src: Source, job: Job) -> None:
         job.result.metadata["converted_by"] = "LibreOffice"
         reader = {"docx": extract_docx, "xlsx": extract_xlsx, "pptx": extract_pptx}
         reader[target](Source(name=converted.name, path=converted), job)
+
+
+def extract_xls(src: Source, job: Job) -> None:
+    """Excel 97-2003 workbooks: cell values, sheet by sheet, row by row."""
+    # From the file, xlrd maps it rather than reading it into memory.
+    where: dict[str, Any] = (
+        {"filename": str(src.path)}
+        if src.path is not None
+        else {"file_contents": src.read()}
+    )
+    try:
+        workbook = xlrd.open_workbook(**where, on_demand=True, logfile=_Discard())
+    except xlrd.XLRDError as exc:
+        if "encrypted" in str(exc).lower():
+            job.result.encrypted = True
+            job.partial(ENCRYPTED_PROBLEM)
+            return
+        raise
+    try:
+        _read_workbook(_XlsWorkbook(workbook), job)
+    finally:
+        workbook.release_resources()
+
+
+class _XlsSheet:
+    """An xlrd sheet seen as the openpyxl read-only sheet that _read_workbook reads."""
+
+    def __init__(self, sheet: Any) -> None:
+        self._sheet = sheet
+        self.title = sheet.name
+
+    def iter_rows(self, values_only: bool = True) -> Any:
+        empty = (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK)
+        for number in range(self._sheet.nrows):
+            yield tuple(
+                None if cell.ctype in empty else _xls_value(cell.value)
+                for cell in self._sheet.row(number)
+            )
+
+
+def _xls_value(value: Any) -> Any:
+    # Every number is a float in the file: 95 reads as 95, not 95.0.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class _XlsWorkbook:
+    def __init__(self, book: Any) -> None:
+        self.worksheets = [
+            _XlsSheet(book.sheet_by_index(i)) for i in range(book.nsheets)
+        ]
+
+
+class _Discard:
+    """xlrd's log, which reports harmless oddities of old writers: not wanted."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 def _convert(

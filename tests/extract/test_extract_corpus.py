@@ -153,7 +153,7 @@ CJK_WORDS: dict[str, tuple[str, str] | None] = {
     "office/stress020.xlsx": ("泰州市", "zh"),
     "office/49273.xlsx": ("合并单元格", "zh"),
     "office/51519.xlsx": ("豊田", "ja"),
-    "office/chinese-provinces.xls": ("北京", "zh"),  # needs LibreOffice, see below
+    "office/chinese-provinces.xls": ("北京", "zh"),  # read by xlrd, no LibreOffice
     "package/testZipEntryNameCharsetShiftSJIS.zip": ("文章1.txt", "ja"),
     "media/jpn-vert.jpeg": None,  # an image: text in pixels needs OCR
     "zh/2010-2022_Math_I_MCQs.json": ("已知集合", "zh"),
@@ -270,13 +270,6 @@ def _check_encrypted(row: CorpusRow, result: Extraction) -> None:
 
 
 def _check_readable(row: CorpusRow, result: Extraction) -> None:
-    if row.path == "office/chinese-provinces.xls" and not HAVE_LIBREOFFICE:
-        assert result.status == "partial"
-        assert result.problems == [
-            "legacy binary Office format; install LibreOffice to extract text"
-        ]
-        return
-
     assert result.status == "ok", result.problems
     if result.kind in TEXT_KINDS and row.path not in NO_TEXT:
         assert len(result.text) > MIN_TEXT_CHARS

@@ -16,6 +16,7 @@ import pptx
 import pytest
 
 from indexer.extract import extract, sniff
+from tests.conftest import CORPUS
 
 Write = Callable[[str, bytes], Path]
 MakePdf = Callable[[list[str]], bytes]
@@ -188,6 +189,38 @@ def test_legacy_format_without_libreoffice(
     assert result.problems == [
         "legacy binary Office format; install LibreOffice to extract text"
     ]
+
+
+def test_legacy_excel_is_read_without_libreoffice(
+    write: Write, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    workbook = CORPUS / "office" / "chinese-provinces.xls"
+    if not workbook.is_file():
+        pytest.skip("no corpus")
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    result = extract(write("省份.xls", workbook.read_bytes()))
+
+    assert (result.kind, result.status, result.problems) == ("spreadsheet", "ok", [])
+    assert result.metadata["sheets"] == ["provinces"]
+    assert "Beijing\t北京市" in result.text
+    assert result.language == "zh"
+
+
+def test_damaged_legacy_excel_is_refused_with_a_reason(write: Write) -> None:
+    workbook = CORPUS / "office" / "chinese-provinces.xls"
+    if not workbook.is_file():
+        pytest.skip("no corpus")
+
+    # The container and its directory survive; the workbook's records do not.
+    damaged = bytearray(workbook.read_bytes())
+    damaged[2048:3072] = b"\xff" * 1024
+    result = extract(write("cut.xls", bytes(damaged)))
+
+    assert result.status == "rejected"
+    assert result.text == ""
+    assert result.kind == "spreadsheet"
+    assert "damaged" in result.problems[0]
 
 
 def test_legacy_format_converted_by_libreoffice(

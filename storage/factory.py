@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from storage.base import ObjectStore
 from storage.errors import StorageConfigError
 from storage.local import LocalStore
-from storage.s3 import S3Store
+
+if TYPE_CHECKING:
+    from storage.s3 import S3Store
 
 _FORMS = (
     "file:///absolute/path, file://path/under/KEJIAN_HOME or "
@@ -110,6 +113,9 @@ def _s3_store(url: str) -> S3Store:
     if ":" in host:
         host = f"[{host}]"  # an IPv6 literal keeps its brackets next to a port
     endpoint = host if port is None else f"{host}:{port}"
+
+    # The minio client is imported only by instances that store on S3.
+    from storage.s3 import S3Store
 
     return S3Store(
         endpoint,

@@ -30,16 +30,6 @@ from typing import Any
 from indexer.extract.cjk import clean_text, guess_language
 from indexer.extract.job import Job, Source
 from indexer.extract.media import inspect_audio_video, inspect_image
-from indexer.extract.office import (
-    extract_docx,
-    extract_encrypted_ooxml,
-    extract_legacy,
-    extract_odf,
-    extract_pptx,
-    extract_xlsx,
-)
-from indexer.extract.packages import extract_archive, extract_epub, extract_package
-from indexer.extract.pdf import extract_pdf
 from indexer.extract.sniffing import (
     ENCRYPTED_OOXML_MIME,
     EXECUTABLE_MIMES,
@@ -244,6 +234,20 @@ def _read_guarded(src: Source, job: Job) -> None:
 
 
 def _read(src: Source, job: Job) -> None:
+    # The readers import their parsers (pdfium, python-docx, openpyxl, ...) when a
+    # file first needs them: a process that only sniffs, such as the web server or a
+    # command, starts about a second sooner without them.
+    from indexer.extract.office import (
+        extract_docx,
+        extract_encrypted_ooxml,
+        extract_legacy,
+        extract_odf,
+        extract_pptx,
+        extract_xlsx,
+    )
+    from indexer.extract.packages import extract_archive, extract_epub, extract_package
+    from indexer.extract.pdf import extract_pdf
+
     mime, kind = job.result.mime, job.result.kind
     if kind == "pdf":
         extract_pdf(src, job)

@@ -1,11 +1,19 @@
 """The search page: one box, facets with counts, filters kept in the address.
 
 What the page shows comes from its address only (``q``, any number of values per
-facet field, ``sort``, ``page``), so a search can be bookmarked, shared, paged and
-sent back without JavaScript. The page never fails on what an address holds:
-parameters and values it does not know are left out and named on the page, a page
-number beyond the results shows the last page, and when nothing is found the page
-counts what leaving out each filter, or the words, would find.
+facet field, ``from`` and ``to`` dates, ``sort``, ``page`` and, past the engine's
+window of :data:`~repo_app.services.search.MAX_PAGE_DEPTH` results, ``cursor``), so
+a search can be bookmarked, shared, paged and sent back without JavaScript. The page
+never fails on what an address holds: parameters and values it does not know are
+left out and named on the page, a date it cannot read is said next to its field with
+what was typed kept, a page number beyond the results shows the last page, and when
+nothing is found the page counts what leaving out each filter, or the words, would
+find.
+
+Pages are numbered as deep as the engine's window; from its last numbered page on,
+"next" follows the engine's cursor. The address of such a page carries the cursors
+that led to it (the last :data:`MAX_TRAIL`), so "previous" goes back without the
+engine paging backwards.
 
 Suggestions as the visitor types come from ``GET /api/v1/suggest``
 (``static/js/search.js``); the page works the same without them.
@@ -13,6 +21,7 @@ Suggestions as the visitor types come from ``GET /api/v1/suggest``
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Collection, Mapping
@@ -30,6 +39,7 @@ from werkzeug.datastructures import MultiDict
 from config.vocabularies import FIELD_KINDS
 from indexer.engines.base import FACET_FIELDS, SORTS
 from repo_app.auth import current_principal
+from repo_app.errors import BadRequest
 from repo_app.extensions import db
 from repo_app.models import ChapterNode
 from repo_app.runtime import runtime
@@ -43,8 +53,11 @@ bp.context_processor(display.template_helpers)
 nav.add("search_page.index", _l("Search"), order=20)
 
 PER_PAGE = 20
-#: The deepest page the search service pages to by number.
-LAST_PAGE = search_service.MAX_PAGE_DEPTH // PER_PAGE
+#: Cursors of the pages before a page past the numbered ones that its address keeps
+#: (about 110 characters each), so that the address stays short enough for proxies.
+MAX_TRAIL = 10
+#: Page numbers an address may hold: past the numbered pages, cursor pages count on.
+_MAX_PAGE_DIGITS = 9
 #: The longest query kept from an address (the search boxes take 200 characters).
 MAX_TEXT = 200
 
@@ -74,6 +87,10 @@ SORT_NAMES: dict[str, Any] = {
 FIRST_VALUES = 8
 
 _ORG_CODE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: A day as people write it: 2024-09-01, 2024/9/1, 2024.9.1 or 2024年9月1日.
+_DAY = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+#: Date parameters: name -> its heading on chips.
+DATES: dict[str, Any] = {"from": _l("Changed from"), "to": _l("Changed until")}
 
 
 @dataclass
@@ -85,8 +102,19 @@ class Query:
     filters: dict[str, list[str]] = field(default_factory=dict)
     sort: str = "relevance"
     page: int = 1
+    #: ``from`` and ``to``: the days searched, as ISO dates.
+    dates: dict[str, str] = field(default_factory=dict)
+    #: What was typed for a date that cannot be searched, and why not.
+    typed: dict[str, str] = field(default_factory=dict)
+    date_errors: dict[str, str] = field(default_factory=dict)
+    #: Past the numbered pages: the cursors that led here, the last one this page's.
+    cursors: list[str] = field(default_factory=list)
     #: ``name=value`` of what the address held that was left out.
     ignored: list[str] = field(default_factory=list)
+
+    def day(self, name: str) -> dt.date | None:
+        value = self.dates.get(name)
+        return dt.date.fromisoformat(value) if value else None
 
 
 def parse_query(args: MultiDict[str, str], own: Collection[str] = ()) -> Query:
@@ -105,14 +133,17 @@ def parse_query(args: MultiDict[str, str], own: Collection[str] = ()) -> Query:
     else:
         query.ignored.append(f"sort={sort}")
 
+    query.cursors = [c for c in args.getlist("cursor") if c][-MAX_TRAIL:]
     page = args.get("page", "1")
-    if page.isdigit() and len(page) < 10 and int(page) >= 1:
-        query.page = min(int(page), LAST_PAGE)
+    if page.isdigit() and len(page) <= _MAX_PAGE_DIGITS and int(page) >= 1:
+        # results() brings a number past the results back to the last page.
+        query.page = int(page)
     else:
         query.ignored.append(f"page={page}")
 
+    _parse_dates(query, args)
     for name in args:
-        if name in ("q", "sort", "page") or name in own:
+        if name in ("q", "sort", "page", "cursor", *DATES) or name in own:
             continue
         if name not in FACET_FIELDS:
             query.ignored.append(name)
@@ -126,6 +157,39 @@ def parse_query(args: MultiDict[str, str], own: Collection[str] = ()) -> Query:
         if len(query.filters.get(name, [])) > search_service.MAX_FILTER_VALUES:
             del query.filters[name][search_service.MAX_FILTER_VALUES :]
     return query
+
+
+def _parse_dates(query: Query, args: MultiDict[str, str]) -> None:
+    """Read ``from`` and ``to`` into *query*: a day it cannot search keeps what was
+    typed, with the reason to show next to its field."""
+    for name in DATES:
+        typed = " ".join(args.get(name, "").split())[:40]
+        if not typed:
+            continue
+        day, problem = _parse_day(typed)
+        if day is None:
+            query.typed[name] = typed
+            query.date_errors[name] = problem
+        else:
+            query.dates[name] = day.isoformat()
+    start, end = query.day("from"), query.day("to")
+    if start is not None and end is not None and start > end:
+        query.typed["to"] = query.dates.pop("to")
+        query.date_errors["to"] = _("The end comes before the start.")
+
+
+def _parse_day(text: str) -> tuple[dt.date | None, str]:
+    """The day *text* names, or None and why it names none."""
+    match = _DAY.match(text)
+    if match is None:
+        return None, _("Write the day as year-month-day, such as 2024-09-01.")
+    year, month, day = (int(part) for part in match.groups())
+    if not 1900 <= year <= 2999:
+        return None, _("Give a year between 1900 and 2999.")
+    try:
+        return dt.date(year, month, day), ""
+    except ValueError:
+        return None, _("There is no such day in the calendar.")
 
 
 def _clean_text(text: str) -> str:
@@ -156,20 +220,27 @@ def search_url(
     text: str = "",
     sort: str = "relevance",
     page: int = 1,
+    dates: Mapping[str, str] | None = None,
+    cursors: list[str] | None = None,
     endpoint: str = "search_page.index",
     **kept: Any,
 ) -> str:
     """The address of a search on the search page (or on *endpoint*, a page that
-    embeds the search, with its own parameters *kept*); defaults are left out."""
+    embeds the search, with its own parameters *kept*); defaults are left out.
+    *dates* are ``from`` and ``to`` as ISO days; *cursors* lead to a page past the
+    numbered ones."""
     params: dict[str, Any] = {
         name: list(values) for name, values in (filters or {}).items()
     }
     if text:
         params["q"] = text
+    params.update(dates or {})
     if sort != "relevance":
         params["sort"] = sort
     if page > 1:
         params["page"] = page
+    if cursors:
+        params["cursor"] = list(cursors)
     return url_for(endpoint, **params, **kept)
 
 
@@ -183,15 +254,19 @@ class Links:
     kept: Mapping[str, Any] = field(default_factory=dict)
 
     def url(self, query: Query, **changes: Any) -> str:
-        """The address of *query* with *changes* (``text``, ``filters``, ``sort``,
-        ``page``) made; any change but the page goes back to page 1."""
+        """The address of *query* with *changes* (``text``, ``filters``, ``dates``,
+        ``sort``, ``page``, ``cursors``) made; any change but the page goes back to
+        page 1, and any change but the cursors to a numbered page."""
         changes.setdefault("page", 1)
+        changes.setdefault("cursors", [])
         changed = replace(query, **changes)
         return search_url(
             changed.filters,
             text=changed.text,
             sort=changed.sort,
             page=changed.page,
+            dates=changed.dates,
+            cursors=changed.cursors,
             endpoint=self.endpoint,
             **self.kept,
         )
@@ -230,24 +305,40 @@ def results(
     numbers and, when nothing is found, what to leave out. *query*'s page number
     is brought back to the last page when it asks for one past the results."""
     per_page = PER_PAGE if per_page is None else per_page
-    result = _search(principal, query, facets=_counted(query), per_page=per_page)
-
-    # An address can ask for a page past the results (an old link, a typed number):
-    # show the last page rather than an empty one.
+    # Pages are numbered as deep as the engine's window reaches; cursors go on.
     deepest = search_service.MAX_PAGE_DEPTH // per_page
-    last = max(1, min(ceil(result["total"] / per_page), deepest))
-    if query.page > last:
-        query.page = last
+    result = None
+    if query.cursors:
+        result = _cursor_page(principal, query, per_page, deepest)
+    if result is None:
+        # An address can ask for a page past the results (an old link, a typed
+        # number): show the last page rather than an empty one.
+        query.page = min(query.page, deepest)
         result = _search(principal, query, facets=_counted(query), per_page=per_page)
+        last = max(1, min(ceil(result["total"] / per_page), deepest))
+        if query.page > last:
+            query.page = last
+            result = _search(
+                principal, query, facets=_counted(query), per_page=per_page
+            )
+        pages = _page_numbers(query.page, last)
+    else:
+        last = query.page
+        pages = _page_numbers(deepest, deepest, around=0) + [None, query.page]
+        if query.page == deepest + 1:
+            del pages[-2]
 
-    found_nothing = result["total"] == 0 and bool(query.text or query.filters)
+    searched = query.text or query.filters or query.dates
+    found_nothing = result["total"] == 0 and bool(searched)
     return {
         "query": query,
         "result": result,
         "groups": _facet_groups(query, result["facets"]),
         "chips": _chips(query, links),
-        "pages": _page_numbers(query.page, last),
+        "pages": pages,
         "last": last,
+        "pager": _cursor_links(query, result, links, deepest),
+        "date_names": DATES,
         "relaxations": (
             _relaxations(principal, query, links) if found_nothing else []
         ),
@@ -265,6 +356,50 @@ def index() -> str:
     return render_template("search/page.html", **shown)
 
 
+def _cursor_page(
+    principal: Principal, query: Query, per_page: int, deepest: int
+) -> dict[str, Any] | None:
+    """The page past the numbered ones that *query*'s last cursor leads to; None,
+    with the cursor named as left out, when it cannot be followed (made for another
+    search, tampered with, or refused by the engine)."""
+    try:
+        result = _search(
+            principal,
+            query,
+            facets=_counted(query),
+            per_page=per_page,
+            cursor=query.cursors[-1],
+        )
+    except BadRequest:
+        query.ignored.append("cursor")
+        query.cursors = []
+        query.page = 1
+        return None
+    # Each cursor is one page on from the last numbered page; an address whose
+    # trail was cut short says its number itself.
+    query.page = max(query.page, deepest + len(query.cursors))
+    return result
+
+
+def _cursor_links(
+    query: Query, result: Mapping[str, Any], links: Links, deepest: int
+) -> dict[str, str | None]:
+    """Where "previous" and "next" lead when they cross or go past the last
+    numbered page (None where the page numbers serve)."""
+    following = result.get("next_cursor")
+    trail = query.cursors
+    shown: dict[str, str | None] = {"previous": None, "next": None}
+    if following and (trail or query.page == deepest):
+        shown["next"] = links.url(
+            query, page=query.page + 1, cursors=[*trail, following][-MAX_TRAIL:]
+        )
+    if len(trail) > 1:
+        shown["previous"] = links.url(query, page=query.page - 1, cursors=trail[:-1])
+    elif trail and query.page - 1 == deepest:
+        shown["previous"] = links.url(query, page=deepest)
+    return shown
+
+
 def _counted(query: Query) -> list[str]:
     return [name for name in FACETS if name != "chapter" or name in query.filters]
 
@@ -275,9 +410,10 @@ def _search(
     *,
     facets: list[str],
     per_page: int | None = None,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Run *query*: a page of :data:`PER_PAGE` hits, or only the total and facets
-    with *per_page* 0."""
+    """Run *query*: a page of :data:`PER_PAGE` hits (by number, or the one
+    *cursor* leads to), or only the total and facets with *per_page* 0."""
     per_page = PER_PAGE if per_page is None else per_page
     return search_service.search(
         principal,
@@ -286,8 +422,11 @@ def _search(
         filters={name: list(values) for name, values in query.filters.items()},
         facets=facets,
         sort=query.sort,
-        page=query.page if per_page else 1,
+        page=None if cursor else (query.page if per_page else 1),
         per_page=per_page,
+        date_from=query.day("from"),
+        date_to=query.day("to"),
+        cursor=cursor,
     )
 
 
@@ -340,9 +479,9 @@ def _chapter_titles(
 
 
 def _chips(query: Query, links: Links) -> list[dict[str, str]]:
-    """The chosen filters, each with the address that removes it."""
+    """The chosen filters and dates, each with the address that removes it."""
     titles = _chapter_titles(query, {})
-    return [
+    chips = [
         {
             "facet": str(FACETS.get(name, name)),
             "label": display.value_label(name, value, titles.get(value)),
@@ -351,6 +490,16 @@ def _chips(query: Query, links: Links) -> list[dict[str, str]]:
         for name, values in query.filters.items()
         for value in values
     ]
+    for name, day in query.dates.items():
+        rest = {other: v for other, v in query.dates.items() if other != name}
+        chips.append(
+            {
+                "facet": str(DATES[name]),
+                "label": day,
+                "remove": links.url(query, dates=rest),
+            }
+        )
+    return chips
 
 
 def _page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
@@ -384,6 +533,8 @@ def _relaxations(
         rest = {k: v for k, v in query.filters.items() if k != name}
         what = _("Leave out %(facet)s: %(values)s", facet=FACETS[name], values=labels)
         options.append((what, replace(query, filters=rest)))
+    if query.dates:
+        options.append((_("Search any date"), replace(query, dates={})))
 
     found = []
     for label, relaxed in options:

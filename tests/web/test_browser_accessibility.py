@@ -147,13 +147,15 @@ def checked_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
 
 
 def catalogue_pages(gallery: dict[str, Any]) -> list[str]:
-    """What every visitor can open: home, the browse tree, search with results and
-    with none, and a resource page of each kind of preview."""
+    """What every visitor can open: home, the browse tree, search with results, with
+    none and with a date it cannot read, and a resource page of each kind of
+    preview."""
     return [
         "/",
         *BROWSE,
         "/search?q=无障碍样例",
         "/search?q=无障碍样例&subject=english",
+        "/search?q=无障碍样例&from=2024-02-30",
         *(f"/resources/{gallery[kind]}" for kind in PREVIEWS),
     ]
 

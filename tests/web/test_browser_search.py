@@ -87,3 +87,33 @@ def test_each_order_sorts_as_it_promises(
     page.get_by_role("button", name="排序").click()
     page.wait_for_url(re.compile(r"sort=relevance"))
     assert shown(page)[0] == "冒泡排序 算法课件"
+
+
+def test_dates_filter_from_the_form_and_come_off_as_chips(
+    page: Any, sorted_shelf: dict[str, int]
+) -> None:
+    page.goto("/search?q=冒泡排序")
+    expect(page.get_by_role("heading", name="找到 3 个资源")).to_be_visible()
+
+    # A day that does not exist: said next to the field, with what was typed.
+    dates = page.get_by_role("group", name="更新日期")
+    dates.get_by_label("从").fill("2023-02-30")
+    page.get_by_role("button", name="应用筛选").click()
+    page.wait_for_url(re.compile(r"from=2023-02-30"))
+    field = page.get_by_role("group", name="更新日期").get_by_label("从")
+    expect(field).to_have_value("2023-02-30")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_accessible_description(re.compile("日历上没有这一天"))
+    expect(page.get_by_role("heading", name="找到 3 个资源")).to_be_visible()
+
+    # Corrected, it filters and shows as a chip; the chip takes it away again.
+    field.fill("2023-01-01")
+    page.get_by_role("button", name="应用筛选").click()
+    page.wait_for_url(re.compile(r"from=2023-01-01"))
+    expect(page.get_by_role("heading", name="找到 2 个资源")).to_be_visible()
+    assert "冒泡排序 算法课件" not in shown(page)
+    chip = page.get_by_role("link", name=re.compile("更新日期从: 2023-01-01"))
+    chip.click()
+    page.wait_for_url(re.compile(r"^(?!.*from=).*q="))
+    expect(page.get_by_role("heading", name="找到 3 个资源")).to_be_visible()
+    expect(page.get_by_role("group", name="更新日期").get_by_label("从")).to_have_value("")

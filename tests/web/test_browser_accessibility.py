@@ -6,6 +6,10 @@ Playwright and never has the app serve it. Each page is checked in Chinese and i
 English, signed out and as each role, against the rules tagged wcag2a, wcag2aa,
 wcag21a and wcag21aa; a failure lists every violation with its rule, the element and
 what to do.
+
+The resources made for it, one per kind of preview, also give the screenshots of
+the previews that the catalogue's tests do not take (audio, image, text, a SCORM
+package's outline).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.conftest import CORPUS, Api
@@ -240,3 +245,29 @@ def test_the_check_finds_what_it_is_for(checked_page: Any, axe_source: Path) -> 
     found = "\n".join(violations(checked_page, axe_source))
     assert "label: #nameless" in found
     assert "color-contrast: #faint" in found
+
+
+def test_screenshots_of_each_kind_of_preview(
+    page: Any, gallery: dict[str, Any], screenshots: Any
+) -> None:
+    # Each preview as it shows, before the visitor plays or opens anything.
+    page.goto(f"/resources/{gallery['audio']}")
+    expect(page.locator("audio.media")).to_be_visible()
+    screenshots(page, "resource-audio")
+
+    page.goto(f"/resources/{gallery['image']}")
+    image = page.get_by_role("img", name=PREVIEWS["image"][1])
+    expect(image).to_be_visible()
+    image.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => document.querySelector('img.image-preview').naturalWidth > 0"
+    )
+    screenshots(page, "resource-image")
+
+    page.goto(f"/resources/{gallery['text']}")
+    expect(page.get_by_role("region", name="combination.md 的文字内容")).to_be_visible()
+    screenshots(page, "resource-text")
+
+    page.goto(f"/resources/{gallery['outline']}")
+    expect(page.locator(".outline li").first).to_be_visible()
+    screenshots(page, "resource-outline")

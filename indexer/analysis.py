@@ -22,7 +22,9 @@ A query (:func:`plan_query`) asks for every word, and a CJK run of the query for
 its bigrams: recall is full (a two-character word is one bigram, found wherever it
 occurs) and a longer word does not match documents that merely share a character
 pair with it. Synonyms (``synonyms.json``) widen a word to any of its group. Engines
-fall back to any word when no document has them all.
+fall back to any word when no document has them all. A misspelt part is still found,
+with a low score: a CJK run by its pinyin (homophones typed by an input method), a
+Latin word within one or two edits.
 
 Traditional/simplified conversion is out of scope: 数學 and 数学 are different words.
 """
@@ -55,6 +57,9 @@ _TOKEN_RE = re.compile(
 )
 _WORD_RE = re.compile(rf"[^\W_{_CJK}]+(?:['\u2019][^\W_{_CJK}]+)*")
 _CJK_CHAR_RE = re.compile(rf"[{_CJK}]")
+#: A word of Latin letters only (lower case, as words are indexed): basic Latin,
+#: Latin-1, Latin Extended-A and -B.
+_LATIN_WORD_RE = re.compile("[a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u024f]+")
 
 #: Letters, digits and ideographs that NFKC changes (full-width forms, ligatures,
 #: circled and super-script digits, compatibility ideographs, half-width kana).
@@ -225,9 +230,19 @@ def default_synonyms() -> Synonyms:
 
 @dataclass(frozen=True)
 class Part:
-    """One thing the query asks for: any alternative, each needing all its tokens."""
+    """One thing the query asks for: any alternative, each needing all its tokens.
+
+    Two looser matches find what a misspelt part meant; engines score them low
+    (:data:`indexer.engines.common.NEAR_BOOST`), so that exact matches rank first.
+    """
 
     alternatives: tuple[tuple[str, ...], ...]
+    #: The full pinyin of a CJK run (see :func:`pinyin_keys`), every word required
+    #: in a title's pinyin: ``光和作用`` finds 光合作用 typed with a homophone.
+    pinyin: tuple[str, ...] = ()
+    #: A Latin word and the edits a term may be away from it (see
+    #: :func:`fuzziness`): ``theorm`` finds ``theorem``.
+    fuzzy: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -296,7 +311,8 @@ def plan_query(text: str, synonyms: Synonyms | None = None) -> QueryPlan:
 
     def flush() -> None:
         if len(segment) > 1:
-            parts.append(Part((tuple(bigrams("".join(segment))),)))
+            run = "".join(segment)
+            parts.append(Part((tuple(bigrams(run)),), pinyin=pinyin_keys(run)))
         elif segment and run_sizes[segment_run] == 1:
             parts.append(Part(((segment[0] + PREFIX_MARK,),)))
         segment.clear()
@@ -313,7 +329,8 @@ def plan_query(text: str, synonyms: Synonyms | None = None) -> QueryPlan:
 
         if run < 0:
             flush()
-            parts.append(Part(((atom,),)))
+            edits = fuzziness(atom)
+            parts.append(Part(((atom,),), fuzzy=(atom, edits) if edits else None))
         else:
             if segment and run != segment_run:
                 flush()
@@ -331,7 +348,7 @@ def plan_query(text: str, synonyms: Synonyms | None = None) -> QueryPlan:
         if size > budget:
             # A long run of characters is cut; a synonym group is not.
             if len(part.alternatives) == 1 and budget > 0:
-                kept.append(Part((part.alternatives[0][:budget],)))
+                kept.append(Part((part.alternatives[0][:budget],), part.pinyin))
             break
         kept.append(part)
         budget -= size
@@ -496,29 +513,73 @@ def compact(text: str) -> str:
 PINYIN_WORD_SYLLABLES = 4
 
 
-def pinyin_words(text: str) -> list[str]:
+def _syllables(run: str) -> list[str] | None:
+    """The toneless pinyin of a CJK run, one syllable per character, read in
+    context; ``None`` when a character has none (kana, rare characters)."""
+    from pypinyin import Style, lazy_pinyin  # imported late: large dictionaries
+
+    syllables = lazy_pinyin(run, style=Style.NORMAL, errors="ignore")
+    return syllables if len(syllables) == len(run) else None
+
+
+def pinyin_words(text: str, *, initials: bool = True) -> list[str]:
     """Pinyin that finds *text* typed without its characters: for every run of two
     to :data:`PINYIN_WORD_SYLLABLES` Han characters, its full pinyin (``gougudingli``
-    for 勾股定理, ``tangshi`` in 唐诗三百首) and its initials (``sx`` for 数学).
+    for 勾股定理, ``tangshi`` in 唐诗三百首) and, unless *initials* is false, its
+    initials (``sx`` for 数学).
 
     Runs of Han characters are read in context, like :func:`suggest_keys`; single
     syllables are left out, as they would match too much.
     """
-    from pypinyin import Style, lazy_pinyin  # imported late: large dictionaries
-
     words: dict[str, None] = {}
     for piece, is_cjk in _pieces(text):
-        if not is_cjk:
-            continue
-        syllables = lazy_pinyin(piece, style=Style.NORMAL, errors="ignore")
-        if len(syllables) != len(piece):  # kana or characters without pinyin
+        syllables = _syllables(piece) if is_cjk else None
+        if syllables is None:
             continue
         for size in range(2, PINYIN_WORD_SYLLABLES + 1):
             for start in range(len(syllables) - size + 1):
                 window = syllables[start : start + size]
                 words["".join(window)] = None
-                words["".join(syllable[0] for syllable in window)] = None
+                if initials:
+                    words["".join(syllable[0] for syllable in window)] = None
     return list(words)
+
+
+#: CJK runs of a query this long are also looked up by their pinyin; two
+#: characters share their pinyin with too many other words to be worth it (物理
+#: and 无理 are both ``wuli``), and a pasted paragraph is no misspelt word.
+PINYIN_QUERY_CHARS = range(3, 13)
+
+
+def pinyin_keys(run: str) -> tuple[str, ...]:
+    """What a query's CJK *run* sounds like, as words of :func:`pinyin_words`:
+    its full pinyin when it is up to :data:`PINYIN_WORD_SYLLABLES` characters long,
+    else that of every window of as many characters. A title holding the run, or
+    a homophone of it, holds them all. Empty for runs outside
+    :data:`PINYIN_QUERY_CHARS` and runs with a character without pinyin."""
+    if len(run) not in PINYIN_QUERY_CHARS:
+        return ()
+    syllables = _syllables(run)
+    if syllables is None:
+        return ()
+    size = min(len(syllables), PINYIN_WORD_SYLLABLES)
+    windows = (syllables[i : i + size] for i in range(len(syllables) - size + 1))
+    return tuple(dict.fromkeys("".join(window) for window in windows))
+
+
+#: Latin words of at least this many letters may be misspelt by one edit ...
+FUZZY_MIN_CHARS = 4
+#: ... and from this many letters on, by two.
+FUZZY_TWO_EDITS_CHARS = 8
+
+
+def fuzziness(word: str) -> int:
+    """How many edits (insertions, deletions, substitutions, transpositions) a
+    term may be from the query *word* and still match it: none for short words
+    and words that are not all Latin letters, then one, then two."""
+    if len(word) < FUZZY_MIN_CHARS or not _LATIN_WORD_RE.fullmatch(word):
+        return 0
+    return 1 if len(word) < FUZZY_TWO_EDITS_CHARS else 2
 
 
 def suggest_keys(title: str) -> tuple[set[str], set[str]]:

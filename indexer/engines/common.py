@@ -31,6 +31,13 @@ SNIPPET_CHARS = 120
 TITLE_SNIPPET_CHARS = 300
 #: Boost of an exact run of the query's characters in a title, over the title's own.
 PHRASE_BOOST = 2.0
+#: Score of a near match (a homophone of a title's words, a misspelt word), the
+#: same on every engine; an exact match of the same part scores more.
+NEAR_BOOST = 0.5
+#: Fields in which a misspelt word is looked up: short ones, whose dictionaries
+#: are small. The extracted text's holds most of the index's words, and walking it
+#: with an edit-distance automaton would make every search several times slower.
+FUZZY_FIELDS = ("title", "keywords", "labels")
 #: Text fields that come back as highlight snippets, with their lengths.
 SNIPPET_FIELDS: dict[str, int] = {
     "title": TITLE_SNIPPET_CHARS,
@@ -115,6 +122,12 @@ def integer(value: Any, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+def title_pinyin(title: str) -> str:
+    """The full pinyin of a title's words, joined by spaces, for the field that
+    :attr:`indexer.analysis.Part.pinyin` is looked up in."""
+    return " ".join(analysis.pinyin_words(clean(title), initials=False))
 
 
 # ----------------------------------------------------------------------- queries

@@ -1180,6 +1180,10 @@ def _part(part: analysis.Part) -> dict[str, Any]:
         alternatives.append(
             queries[0] if len(queries) == 1 else {"bool": {"must": queries}}
         )
+    alternatives.extend(
+        {"constant_score": {"filter": near, "boost": common.NEAR_BOOST}}
+        for near in _near(part)
+    )
     return {
         "bool": {
             "should": alternatives,
@@ -1187,6 +1191,31 @@ def _part(part: analysis.Part) -> dict[str, Any]:
             "boost": TEXT_FIELDS["text"],
         }
     }
+
+
+def _near(part: analysis.Part) -> list[dict[str, Any]]:
+    """The part's looser matches (see :class:`~indexer.analysis.Part`): its pinyin
+    in titles' pinyin, its word misspelt in :data:`common.FUZZY_FIELDS`."""
+    near: list[dict[str, Any]] = []
+    if part.pinyin:
+        sounds = [{"term": {"tokens.pinyin": word}} for word in part.pinyin]
+        near.append({"bool": {"filter": sounds}})
+    if part.fuzzy is not None:
+        word, edits = part.fuzzy
+        spelt = [
+            {
+                "fuzzy": {
+                    f"tokens.{name}": {
+                        "value": word,
+                        "fuzziness": edits,
+                        "transpositions": True,
+                    }
+                }
+            }
+            for name in common.FUZZY_FIELDS
+        ]
+        near.append({"bool": {"should": spelt, "minimum_should_match": 1}})
+    return near
 
 
 def _boosts(plan: analysis.QueryPlan, native_text: str) -> list[dict[str, Any]]:
@@ -1315,6 +1344,9 @@ def _source(document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
                 tokens[name] = analysed
     if everything:
         tokens["all"] = " ".join(everything)
+    pinyin = common.title_pinyin(source.get("title", ""))
+    if pinyin:
+        tokens["pinyin"] = pinyin
     if tokens:
         source["tokens"] = tokens
     if "text" in source:

@@ -79,7 +79,8 @@ from indexer.engines.base import (
 log = logging.getLogger("kejian.search")
 
 #: Bump when the schema or the analysis changes; an older index must be rebuilt.
-SCHEMA_VERSION = 3
+#: 4: the ``pinyin`` field.
+SCHEMA_VERSION = 4
 MARKER_FILE = "kejian-index.json"
 
 #: Names inside the index directory (see the module's description of the layout).
@@ -104,6 +105,8 @@ _SEGMENT_FACET_FACTOR = 10
 #: over fields rather than the best field: the same order, a third faster).
 ALL_FIELD = "all"
 BODY_FIELD = "text"
+#: Pinyin of titles (see :func:`indexer.analysis.pinyin_words`), for near matches.
+PINYIN_FIELD = "pinyin"
 _BOOSTED_FIELDS = {
     name: boost for name, boost in TEXT_FIELDS.items() if name != BODY_FIELD
 }
@@ -138,6 +141,10 @@ def build_schema() -> tantivy.Schema:
         builder.add_text_field(name, tokenizer_name="whitespace", index_option=option)
     for name in _STORED_TEXT.values():
         builder.add_bytes_field(name, stored=True, indexed=False)
+    # The full pinyin of the title's words, which homophones typed for them share.
+    builder.add_text_field(
+        PINYIN_FIELD, tokenizer_name="whitespace", index_option="basic"
+    )
 
     for name in FACET_FIELDS:
         builder.add_text_field(
@@ -697,6 +704,9 @@ class TantivyEngine(SearchEngine):
         doc.add_integer("downloads", downloads)
 
         title = common.joined_text(document.get("title"))
+        pinyin = common.title_pinyin(title)
+        if pinyin:
+            doc.add_text(PINYIN_FIELD, pinyin)
         head, contained = analysis.suggest_keys(title)
         if head:
             doc.add_text("suggest_head", " ".join(sorted(head)))
@@ -1000,6 +1010,10 @@ class TantivyEngine(SearchEngine):
                         [(Occur.Must, q) for q in token_queries]
                     )
                 )
+        alternatives.extend(
+            tantivy.Query.const_score_query(near, common.NEAR_BOOST)
+            for near in self._near_queries(part)
+        )
         if len(alternatives) == 1:
             found = alternatives[0]
         else:
@@ -1007,6 +1021,31 @@ class TantivyEngine(SearchEngine):
                 [(Occur.Should, q) for q in alternatives]
             )
         return tantivy.Query.boost_query(found, TEXT_FIELDS[BODY_FIELD])
+
+    def _near_queries(self, part: analysis.Part) -> list[tantivy.Query]:
+        """The part's looser matches (see :class:`~indexer.analysis.Part`): its
+        pinyin in titles' pinyin, its word misspelt in :data:`common.FUZZY_FIELDS`."""
+        near = []
+        if part.pinyin:
+            sounds = [
+                tantivy.Query.term_query(
+                    self._schema, PINYIN_FIELD, word, index_option="basic"
+                )
+                for word in part.pinyin
+            ]
+            near.append(
+                tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in sounds])
+            )
+        if part.fuzzy is not None:
+            word, edits = part.fuzzy
+            spelt = [
+                tantivy.Query.fuzzy_term_query(self._schema, name, word, distance=edits)
+                for name in common.FUZZY_FIELDS
+            ]
+            near.append(
+                tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in spelt])
+            )
+        return near
 
     def _token_query(self, token: str, field: str) -> tantivy.Query:
         if token.endswith(analysis.PREFIX_MARK):

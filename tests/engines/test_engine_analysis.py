@@ -11,7 +11,9 @@ from indexer.analysis import (
     Synonyms,
     compact,
     default_synonyms,
+    fuzziness,
     highlight,
+    pinyin_keys,
     pinyin_words,
     plan_query,
     suggest_keys,
@@ -74,7 +76,9 @@ def test_very_long_words_are_cut() -> None:
 def test_a_chinese_run_needs_all_its_bigrams() -> None:
     plan = plan_query("二次函数")
 
-    assert plan.parts == (Part((("二次", "次函", "函数"),)),)
+    assert plan.parts == (
+        Part((("二次", "次函", "函数"),), pinyin=("ercihanshu",)),
+    )
     assert plan.phrases == (("二次", "次函", "函数"),)
 
 
@@ -106,7 +110,9 @@ def test_multi_word_synonyms_match_whole_words() -> None:
     assert plan_query("Lesson Plans", synonyms).parts == (
         Part((("教案",), ("lesson", "plan"))),
     )
-    assert plan_query("lesson", synonyms).parts == (Part((("lesson",),)),)
+    assert plan_query("lesson", synonyms).parts == (
+        Part((("lesson",),), fuzzy=("lesson", 1)),
+    )
 
 
 def test_the_shipped_synonyms_load() -> None:
@@ -219,6 +225,62 @@ def test_pinyin_words_of_two_to_four_characters_with_their_initials() -> None:
     assert len(words) == len(set(words))
     # Kana have no pinyin.
     assert pinyin_words("ひらがな") == []
+
+
+def test_full_pinyin_words_leave_the_initials_out() -> None:
+    words = pinyin_words("勾股定理", initials=False)
+
+    assert "gougudingli" in words and "gudingli" in words
+    assert not {"ggdl", "gg", "dl"} & set(words)
+
+
+# ------------------------------------------------------------ near matches
+
+
+def test_a_run_sounds_like_its_pinyin_and_longer_ones_like_their_windows() -> None:
+    assert pinyin_keys("光和作用") == ("guanghezuoyong",)
+    assert pinyin_keys("一元一次方成") == (
+        "yiyuanyici",
+        "yuanyicifang",
+        "yicifangcheng",
+    )
+    # Every key is a word the pinyin of the title meant holds.
+    assert set(pinyin_keys("一元一次方成")) <= set(pinyin_words("一元一次方程"))
+
+
+def test_short_and_long_runs_and_kana_have_no_pinyin_keys() -> None:
+    assert pinyin_keys("物理") == ()
+    assert pinyin_keys("光" * 13) == ()
+    assert pinyin_keys("ひらがな") == ()
+
+
+@pytest.mark.parametrize(
+    ("word", "edits"),
+    [
+        ("cat", 0),
+        ("form", 1),
+        ("grammer", 1),
+        ("theorems", 2),
+        ("photosythesis", 2),
+        ("café", 1),
+        ("mp3s", 0),
+        ("数学", 0),
+        ("слово", 0),
+    ],
+)
+def test_fuzziness_grows_with_the_length_of_latin_words(word: str, edits: int) -> None:
+    assert fuzziness(word) == edits
+
+
+def test_a_plan_carries_the_near_matches_of_its_parts() -> None:
+    plan = plan_query("勾股定里 theorm")
+
+    assert plan.parts == (
+        Part((("勾股", "股定", "定里"),), pinyin=("gougudingli",)),
+        Part((("theorm",),), fuzzy=("theorm", 1)),
+    )
+    # Near matches are no terms: nothing is highlighted or boosted for them.
+    assert plan.terms == {"勾股", "股定", "定里", "theorm"}
 
 
 def test_compact_drops_separators() -> None:

@@ -184,6 +184,83 @@ def test_pinyin_of_a_title_in_its_labels_finds_it(
     assert sorted(found(engine, "gongshi")) == ["gongshi", "wuli"]
 
 
+def test_a_title_typed_with_homophones_is_found(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("gougu", title="勾股定理 课件"),
+            make_doc("gushu", title="勾股数 练习"),
+            make_doc("fangcheng", title="一元一次方程 教案"),
+            make_doc("ohm", title="欧姆定律"),
+        ]
+    )
+
+    # 理 typed as 里, 程 as 成: the characters differ, their pinyin does not.
+    assert found(engine, "勾股定里") == ["gougu"]
+    assert found(engine, "一元一次方成") == ["fangcheng"]
+    assert found(engine, "欧母定律") == ["ohm"]
+
+
+def test_an_english_word_with_one_typo_is_found(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("theorem", title="The Pythagorean theorem"),
+            make_doc("grammar", title="Grammar: the present perfect"),
+            make_doc("cells", title="Plant cells", keywords=["photosynthesis"]),
+            make_doc("other", title="Ancient poetry"),
+        ]
+    )
+
+    assert found(engine, "pythagorean theorm") == ["theorem"]
+    assert found(engine, "grammer") == ["grammar"]
+    assert found(engine, "photosythesis") == ["cells"]
+    # Words of three letters are taken as typed: "cel" is not a misspelt "cell".
+    assert found(engine, "cel") == []
+
+
+def test_an_exact_match_ranks_above_a_near_one(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("a-near", title="勾股定里 练习"),
+            make_doc("b-exact", title="勾股定理 练习"),
+            make_doc("c-near", title="Plane geometry"),
+            make_doc("d-exact", title="Plant geometry"),
+        ]
+    )
+
+    # The ids would put the near matches first if scores were equal.
+    assert found(engine, "勾股定理") == ["b-exact", "a-near"]
+    assert found(engine, "plant") == ["d-exact", "c-near"]
+
+
+def test_near_matches_reveal_nothing_hidden(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("hidden-zh", title="勾股定理", acl=["org:s9"]),
+            make_doc("hidden-en", title="Pythagorean theorem", acl=["org:s9"]),
+            make_doc("seen", title="勾股定理 课件", acl=["org:s1"]),
+        ]
+    )
+
+    for text in ("勾股定里", "theorm"):
+        result = engine.search(
+            SearchQuery(text=text, acl=["public", "org:s1"], facets=["subject"])
+        )
+        assert "hidden" not in " ".join(hit.id for hit in result.hits)
+        assert result.total == sum(count for _, count in result.facets["subject"])
+    assert found(engine, "勾股定里", acl=["public", "org:s1"]) == ["seen"]
+    assert found(engine, "theorm", acl=["public", "org:s1"]) == []
+    assert sorted(found(engine, "勾股定里", acl=["org:s9"])) == ["hidden-zh"]
+    assert found(engine, "theorm", acl=["org:s9"]) == ["hidden-en"]
+
+
 def test_english_subject_names_find_chinese_ones(
     engine: SearchEngine, make_doc: MakeDoc
 ) -> None:

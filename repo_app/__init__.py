@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, request
 
@@ -16,7 +16,10 @@ from config.settings import Settings, load_settings
 from repo_app.extensions import db, migrate
 from repo_app.jsonio import OrjsonProvider
 
-__all__ = ["create_app"]
+if TYPE_CHECKING:
+    from indexer.engines.base import SearchEngine
+
+__all__ = ["create_app", "open_search_engine"]
 
 log = logging.getLogger("kejian")
 
@@ -125,16 +128,14 @@ def _init_logging(settings: Settings) -> None:
     logging.getLogger("elastic_transport.transport").setLevel(logging.ERROR)
 
 
-def _init_runtime(app: Flask, settings: Settings) -> None:
-    from config.vocabularies import load_vocabularies
-    from indexer.engines import open_engine
-    from repo_app.jobs import make_huey
-    from repo_app.runtime import Runtime
-    from storage import open_store
+def open_search_engine(settings: Settings) -> SearchEngine:
+    """The search engine the ``KEJIAN_SEARCH_*`` settings name.
 
-    vocab = load_vocabularies()
-    store = open_store(settings.storage_url, home=settings.home)
-    engine = open_engine(
+    :raises SearchEngineError: for a setting that cannot be used, naming it.
+    """
+    from indexer.engines import open_engine
+
+    return open_engine(
         settings.search_url,
         home=settings.home,
         index=settings.search_index,
@@ -142,6 +143,17 @@ def _init_runtime(app: Flask, settings: Settings) -> None:
         ca_certs=settings.search_ca_certs,
         analyzer=settings.search_analyzer,
     )
+
+
+def _init_runtime(app: Flask, settings: Settings) -> None:
+    from config.vocabularies import load_vocabularies
+    from repo_app.jobs import make_huey
+    from repo_app.runtime import Runtime
+    from storage import open_store
+
+    vocab = load_vocabularies()
+    store = open_store(settings.storage_url, home=settings.home)
+    engine = open_search_engine(settings)
     runtime = Runtime(settings=settings, store=store, engine=engine, vocab=vocab, huey=None)  # type: ignore[arg-type]
     app.extensions["kejian"] = runtime
     make_huey(app, runtime)

@@ -306,7 +306,8 @@ def reindex() -> None:
 
 @commands.command("check")
 @click.option("--fix", is_flag=True,
-              help="re-index missing and stale resources, remove extra documents")
+              help="re-index missing and stale resources, remove extra documents, "
+                   "rebuild an index of an older layout")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 @_domain_errors
@@ -315,7 +316,8 @@ def check(fix: bool, as_json: bool) -> None:
 
     Missing, stale and extra documents are counted with examples, beside the index
     changes waiting in the outbox and those whose delivery failed. With --fix they
-    are repaired through the outbox and the index is checked again.
+    are repaired through the outbox and the index is checked again. An index built
+    by an older version of Kejian has every document stale; --fix rebuilds it.
     """
     from sqlalchemy import func, select
 
@@ -349,6 +351,8 @@ def check(fix: bool, as_json: bool) -> None:
     else:
         _echo_check(report)
         if repaired is not None and after is not None:
+            if report.outdated:
+                click.echo(f"Rebuilt: {repaired.rebuilt} documents in a new index.")
             click.echo(
                 f"Repaired: {repaired.queued} resources queued again, "
                 f"{repaired.removed} foreign ids removed; {repaired.delivered} "
@@ -356,7 +360,10 @@ def check(fix: bool, as_json: bool) -> None:
             )
             click.echo("After the repair:")
             _echo_check(after)
-        if not final.consistent:
+        if final.outdated:
+            hint = "" if fix else " ('kejian check --fix' does it too)"
+            click.echo(f"Every document is stale: {final.outdated}{hint}.")
+        elif not final.consistent:
             hint = "" if fix else "; 'kejian check --fix' repairs it"
             click.echo(f"The search index differs from the database{hint}.")
     sys.exit(0 if final.consistent else 1)
@@ -364,8 +371,13 @@ def check(fix: bool, as_json: bool) -> None:
 
 def _echo_check(report: CheckReport) -> None:
     """Print an :class:`~repo_app.services.index_check.CheckReport` for people."""
+    documents = (
+        "an index of an older layout"
+        if report.outdated
+        else f"{report.documents} documents in the index"
+    )
     click.echo(
-        f"{report.resources} resources, {report.documents} documents in the index "
+        f"{report.resources} resources, {documents} "
         f"(checked in {report.seconds:.1f} s)."
     )
     for name in ("missing", "stale", "extra"):

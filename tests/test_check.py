@@ -127,12 +127,67 @@ def test_missing_stale_and_extra_are_found_then_repaired(
 
     code, report = _check(app, "--fix")
     assert code == 0, report
-    assert report["fix"] == {"queued": 3, "removed": 1, "delivered": 3, "failed": 0}
+    assert report["fix"] == {
+        "queued": 3,
+        "removed": 1,
+        "delivered": 3,
+        "failed": 0,
+        "rebuilt": 0,
+    }
     assert report["after"]["consistent"] is True
     assert report["after"]["documents"] == 5
     # Searches agree with the database again.
     assert _ids(api, "teacher1", q="校本") == set(resources[:4]) - {withdrawn}
     assert lost in _ids(api, "uploader1", q="校本")
+
+
+def _built_by_an_older_version(app: Any, request: pytest.FixtureRequest) -> None:
+    """Leave the index as an older layout version built it, and the app as a
+    process started after the upgrade."""
+    from indexer.engines import elasticsearch_engine as es
+    from indexer.engines import tantivy_engine
+    from repo_app import open_search_engine
+
+    rt = app.extensions["kejian"]
+    before = rt.engine
+    if isinstance(before, tantivy_engine.TantivyEngine):
+        marker = before.live_path / tantivy_engine.MARKER_FILE
+        layout = json.loads(marker.read_text(encoding="utf-8"))
+        layout["schema"] = tantivy_engine.SCHEMA_VERSION - 1
+        marker.write_text(json.dumps(layout), encoding="utf-8")
+    else:
+        cluster = request.getfixturevalue("search_cluster")
+        cluster.admin.indices.put_mapping(
+            index=before.alias, meta={"kejian": {"schema": es.SCHEMA_VERSION - 1}}
+        )
+
+    rt.engine = open_search_engine(rt.settings)
+    before.close()
+
+
+@ON_BOTH_ENGINES
+def test_an_index_of_an_older_layout_is_stale_until_the_fix_rebuilds_it(
+    app, api, resources, request
+) -> None:
+    _built_by_an_older_version(app, request)
+
+    code, report = _check(app)
+    assert code == 1 and report["consistent"] is False
+    assert "kejian reindex" in report["outdated"]
+    assert report["stale"] == {"count": 5, "examples": sorted(resources)}
+    text = app.test_cli_runner().invoke(args=["check"])
+    assert text.exit_code == 1 and "Traceback" not in text.output
+    assert "5 resources, an index of an older layout" in text.output
+    assert "Every document is stale" in text.output
+    assert "`kejian reindex`" in text.output and "kejian check --fix" in text.output
+
+    code, report = _check(app, "--fix")
+    assert code == 0, report
+    assert report["fix"]["rebuilt"] == 5
+    assert report["after"]["consistent"] is True
+    assert report["after"]["outdated"] is None
+    assert report["after"]["documents"] == 5
+    assert _ids(api, "teacher1", q="校本") == set(resources[:4])
 
 
 def test_text_report_names_the_differences_and_the_remedy(

@@ -7,7 +7,10 @@ the resource as it is now. :func:`check` sorts the differences into
 
 * **missing**: a resource whose id is not in the index;
 * **extra**: an id in the index that is no resource (deleted, or never ours);
-* **stale**: a resource whose document carries another ``updated_at`` than its row.
+* **stale**: a resource whose document carries another ``updated_at`` than its row,
+  or every resource when the index was built with an older layout (an upgrade of
+  Kejian changed what documents hold): the engine then refuses to read it, and
+  :func:`repair` rebuilds it as ``kejian reindex`` does.
 
 Engines hand back ids, not stored fields, so staleness is read through their date
 filter, to the second (the coarsest precision an engine keeps): for each second in
@@ -37,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from indexer.engines.base import ACL_ALL, SearchQuery
+from indexer.engines.base import ACL_ALL, IndexOutdated, SearchQuery
 from repo_app.extensions import db
 from repo_app.models import IndexOutbox, Resource
 from repo_app.runtime import runtime
@@ -68,11 +71,14 @@ class CheckReport:
     #: Waiting changes recorded more than :data:`LATE` ago.
     late: int
     seconds: float = 0.0
+    #: Why the index cannot be compared document by document when it was built
+    #: with an older layout (every resource is then stale); ``None`` otherwise.
+    outdated: str | None = None
 
     @property
     def consistent(self) -> bool:
         """No difference, and every waiting change is on time and has not failed."""
-        differences = self.missing or self.stale or self.extra
+        differences = self.missing or self.stale or self.extra or self.outdated
         return not differences and not self.outbox.failing and not self.late
 
     def as_json(self, examples: int = 20) -> dict[str, Any]:
@@ -87,6 +93,7 @@ class CheckReport:
             "stale": listed(self.stale),
             "extra": listed(self.extra),
             "outbox": {**self.outbox.as_json(), "late": self.late},
+            "outdated": self.outdated,
             "seconds": round(self.seconds, 3),
         }
 
@@ -101,6 +108,8 @@ class Repair:
     removed: int
     delivered: int
     failed: int
+    #: Documents loaded into a new index that replaced an outdated one.
+    rebuilt: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +117,7 @@ class Repair:
             "removed": self.removed,
             "delivered": self.delivered,
             "failed": self.failed,
+            "rebuilt": self.rebuilt,
         }
 
 
@@ -123,7 +133,10 @@ def check(progress: Progress | None = None) -> CheckReport:
     # The database first, then the index: a resource created in between is then
     # extra for this run at worst, never silently missing.
     stamps = _stamps()
-    indexed = engine.ids()
+    try:
+        indexed = engine.ids()
+    except IndexOutdated as exc:
+        return _outdated(stamps, str(exc), started, progress)
     known = {str(rid) for rid in stamps}
     missing = {rid for rid in stamps if str(rid) not in indexed}
     extra = indexed - known
@@ -168,11 +181,24 @@ def repair(report: CheckReport, progress: Progress | None = None) -> Repair:
     through the outbox like any change (delivering an id with no resource deletes
     its document); other extra ids are deleted from the index at once. Everything
     queued is then delivered, failed changes included without waiting for their
-    back-off.
+    back-off. An outdated index is rebuilt instead, as ``kejian reindex`` does,
+    before the queue is delivered.
 
     :param progress: called with the number of resources of each delivered batch.
     :raises SearchEngineError: when the index cannot be written.
     """
+    if report.outdated:
+        rebuilt = indexing.reindex_all(progress=progress)
+        delivered, failed = indexing.deliver(ignore_backoff=True)
+        done = Repair(0, 0, delivered, failed, rebuilt)
+        log.info(
+            "index repair finished rebuilt=%d delivered=%d failed=%d",
+            done.rebuilt,
+            done.delivered,
+            done.failed,
+        )
+        return done
+
     numeric = [int(doc) for doc in report.extra if doc.isdigit()]
     foreign = [doc for doc in report.extra if not doc.isdigit()]
     ids = sorted({*report.missing, *report.stale, *numeric})
@@ -191,6 +217,35 @@ def repair(report: CheckReport, progress: Progress | None = None) -> Repair:
         done.failed,
     )
     return done
+
+
+def _outdated(
+    stamps: dict[int, datetime],
+    reason: str,
+    started: float,
+    progress: Progress | None,
+) -> CheckReport:
+    """The report on an index of an older layout: every resource is stale."""
+    report = CheckReport(
+        resources=len(stamps),
+        documents=0,
+        missing=[],
+        stale=sorted(stamps),
+        extra=[],
+        outbox=indexing.outbox_status(),
+        late=_late(),
+        seconds=time.monotonic() - started,
+        outdated=reason,
+    )
+    db.session.rollback()
+    if progress is not None:
+        progress(len(stamps))
+    log.info(
+        "index check finished resources=%d outdated=true seconds=%.1f",
+        report.resources,
+        report.seconds,
+    )
+    return report
 
 
 def _stamps() -> dict[int, datetime]:

@@ -83,6 +83,8 @@ SORT_NAMES: dict[str, Any] = {
     "newest": _l("Newest"),
     "popular": _l("Most downloaded"),
 }
+#: Facets whose values are organisation codes, named by the search service.
+ORG_FACETS = search_service.ORG_FACETS
 #: Values a facet group lists before the rest are folded under "more".
 FIRST_VALUES = 8
 
@@ -314,7 +316,9 @@ def results(
         # An address can ask for a page past the results (an old link, a typed
         # number): show the last page rather than an empty one.
         query.page = min(query.page, deepest)
-        result = _search(principal, query, facets=_counted(query), per_page=per_page)
+        result = _search_known(
+            principal, query, facets=_counted(query), per_page=per_page
+        )
         last = max(1, min(ceil(result["total"] / per_page), deepest))
         if query.page > last:
             query.page = last
@@ -334,7 +338,7 @@ def results(
         "query": query,
         "result": result,
         "groups": _facet_groups(query, result["facets"]),
-        "chips": _chips(query, links),
+        "chips": _chips(query, links, result["facets"]),
         "pages": pages,
         "last": last,
         "pager": _cursor_links(query, result, links, deepest),
@@ -363,7 +367,7 @@ def _cursor_page(
     with the cursor named as left out, when it cannot be followed (made for another
     search, tampered with, or refused by the engine)."""
     try:
-        result = _search(
+        result = _search_known(
             principal,
             query,
             facets=_counted(query),
@@ -398,6 +402,26 @@ def _cursor_links(
     elif trail and query.page - 1 == deepest:
         shown["previous"] = links.url(query, page=deepest)
     return shown
+
+
+def _search_known(principal: Principal, query: Query, **options: Any) -> dict[str, Any]:
+    """:func:`_search`, leaving out of *query* (and naming) each filter value the
+    search refuses as naming nothing, such as a school code no school has.
+
+    :raises BadRequest: for anything else the search refuses.
+    """
+    while True:
+        try:
+            return _search(principal, query, **options)
+        except BadRequest as exc:
+            name, value = exc.details.get("field"), exc.details.get("value")
+            values = query.filters.get(name or "", [])
+            if value not in values:
+                raise
+            values.remove(value)
+            if not values:
+                del query.filters[name]
+            query.ignored.append(f"{name}={value}")
 
 
 def _counted(query: Query) -> list[str]:
@@ -478,13 +502,27 @@ def _chapter_titles(
     return {str(row.id): row.title for row in rows}
 
 
-def _chips(query: Query, links: Links) -> list[dict[str, str]]:
-    """The chosen filters and dates, each with the address that removes it."""
+def _chips(
+    query: Query, links: Links, facets: Mapping[str, list[dict[str, Any]]]
+) -> list[dict[str, str]]:
+    """The chosen filters and dates, each with the address that removes it.
+    Organisations are named as the counted *facets* name them."""
     titles = _chapter_titles(query, {})
+    named = {
+        (name, v["value"]): v["label"]
+        for name, counted in facets.items()
+        if name in ORG_FACETS
+        for v in counted
+        if v.get("label")
+    }
     chips = [
         {
             "facet": str(FACETS.get(name, name)),
-            "label": display.value_label(name, value, titles.get(value)),
+            "label": display.value_label(
+                name,
+                value,
+                titles.get(value) if name == "chapter" else named.get((name, value)),
+            ),
             "remove": links.without(query, name, value),
         }
         for name, values in query.filters.items()

@@ -220,6 +220,26 @@ def test_what_cannot_be_searched_is_named(pages: Pages, shelf: dict[str, int]) -
     assert "找到 3 个资源" in page
 
 
+def test_an_unknown_organisation_is_named_and_left_out(
+    pages: Pages, api: Api, shelf: dict[str, int]
+) -> None:
+    # s99 is no school, and s1 is a school, not a district: both are left out.
+    resp = pages.get("/search?q=分数&school=s99&school=s1&district=s1&subject=数学")
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    notice = html.unescape(page.split('class="notice"', 1)[1].split("</p>", 1)[0])
+    assert "school=s99" in notice and "district=s1" in notice
+    assert "school=s1," not in notice + ","
+    # The rest of the search runs: s1's mathematics.
+    assert set(hits(page)) == {"分数的加法 课件", "分数的意义 教案"}
+    assert "学校: 城东一中" in page
+
+    # The API still refuses it, saying which value names nothing.
+    refused = api.search(None, q="分数", school="s99")
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["details"] == {"field": "school", "value": "s99"}
+
+
 def test_the_page_works_without_javascript(pages: Pages, world: Any) -> None:
     page = pages.get("/search").get_data(as_text=True)
     # One GET form holds the box, the filters and the sort, with its own buttons.

@@ -117,3 +117,16 @@ def test_dates_filter_from_the_form_and_come_off_as_chips(
     page.wait_for_url(re.compile(r"^(?!.*from=).*q="))
     expect(page.get_by_role("heading", name="找到 3 个资源")).to_be_visible()
     expect(page.get_by_role("group", name="更新日期").get_by_label("从")).to_have_value("")
+
+
+def test_on_a_phone_a_bad_date_keeps_the_filters_open(
+    page: Any, sorted_shelf: dict[str, int]
+) -> None:
+    page.set_viewport_size({"width": 360, "height": 740})
+    # The filters start folded, so that the results come first...
+    page.goto("/search?q=冒泡排序&from=2023-01-01")
+    expect(page.locator("#filters")).not_to_have_attribute("open", "")
+    # ...but not when one of them says what is wrong with it.
+    page.goto("/search?q=冒泡排序&from=2023-02-30")
+    expect(page.get_by_text("日历上没有这一天。")).to_be_visible()
+    expect(page.get_by_label("从", exact=True)).to_have_value("2023-02-30")

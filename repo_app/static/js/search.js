@@ -3,7 +3,8 @@
 //   matches titles, their pinyin and pinyin initials: "sx" finds 数学). The box is an
 //   ARIA 1.2 combobox: arrow keys move through the list, Enter searches for the
 //   chosen title, Escape closes the list.
-// - On a small screen the filters start folded, so that the results come first.
+// - On a small screen the filters start folded, so that the results come first,
+//   unless a field among them says what is wrong with it (a date it cannot read).
 (function () {
   "use strict";
 
@@ -15,7 +16,8 @@
     suggestions(input);
   }
   var filters = document.getElementById("filters");
-  if (filters && window.matchMedia && !window.matchMedia("(min-width: 48em)").matches) {
+  var small = window.matchMedia && !window.matchMedia("(min-width: 48em)").matches;
+  if (filters && small && !filters.querySelector("[aria-invalid='true']")) {
     filters.open = false;
   }
 

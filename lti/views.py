@@ -482,12 +482,26 @@ def _resource_launch(token: str) -> tuple[Launch, Principal]:
 
 @bp.get("/view/<token>")
 def view(token: str) -> str:
-    """The launched resource: preview by kind, outline of packages, download button."""
+    """The launched resource: each file previewed as on the resource page (PDF pages
+    drawn by pdf.js, video and audio, images, text, packages' outlines), its bytes
+    served through the launch, with a download button."""
     launch, principal = _resource_launch(token)
     assert launch.resource_id is not None
     resource = services.readable(principal, launch.resource_id, launch.registration)
+    files = resource.files
+
+    def url(vf: Any, *, inline: bool = False) -> str:
+        params = {"inline": "1"} if inline else {}
+        return url_for("lti.file_content", token=token, file_id=vf.id, **params)
+
+    previews = [preview_kinds.preview_of(vf, files, url=url) for vf in files]
+    # Subtitles play with their video rather than as text of their own.
+    tracks = {src for p in previews for src, _, _ in p.subtitles}
     return render_template(
-        "lti/resource.html", resource=resource, token=token, files=resource.files
+        "lti/resource.html",
+        resource=resource,
+        previews=[p for p in previews if url(p.file, inline=True) not in tracks],
+        pdfjs=preview_kinds.pdfjs_assets(),
     )
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import jwt
 import lxml.html
@@ -22,7 +22,7 @@ import requests
 from jwt import PyJWKSet
 
 from config.settings import load_settings
-from tests.conftest import Api, World
+from tests.conftest import CORPUS, Api, World
 from tests.conftest import _truncate_postgres as truncate_postgres
 from tests.lti.platform import (
     CLAIM,
@@ -388,6 +388,57 @@ def deep_link(
     )
     assert returned.status_code == 200, returned.text[:500]
     return browser.submit(returned)
+
+
+@dataclass
+class Shown:
+    """A learner's launch of one resource: the page and what it links to."""
+
+    browser: Browser
+    page: Any
+    token_path: str
+    doc: Any
+    data: bytes
+
+    def file_url(self, xpath: str, attribute: str = "src") -> str:
+        found = self.doc.xpath(xpath)
+        assert found, f"nothing at {xpath} in {self.page.text[:1500]}"
+        url = urljoin(self.page.url, found[0].get(attribute))
+        # Every file the page shows comes through the launch's token.
+        assert urlsplit(url).path.startswith(self.token_path + "/files/"), url
+        return url
+
+
+def launched(
+    app: Any,
+    api: Any,
+    kejian: str,
+    platform: Platform,
+    browser: Browser,
+    path: str,
+    *beside: str,
+) -> Shown:
+    """Put ``../shared/corpus`` file *path* (and the files *beside* it) in a
+    resource s1 keeps to itself, place it in a course by Deep Linking, and launch it
+    as a learner."""
+    data = (CORPUS / path).read_bytes()
+    rid = api.create("cityadmin", title=f"课件 {path}", owner_org="s1")["id"]
+    for name in (path, *beside):
+        resp = api.upload(
+            "cityadmin", rid, name.rsplit("/", 1)[-1], (CORPUS / name).read_bytes()
+        )
+        assert resp.status_code == 201, resp.get_json()
+    assert api.publish("cityadmin", rid, "school").status_code == 200
+
+    register(app, platform, "s1")
+    assert deep_link(browser, platform, [rid]).json() == {"saved": 1}
+    item = deep_linking_response(kejian, platform)[DL + "content_items"][0]
+    learner = Browser()
+    page = launch(learner, platform, Scenario(custom=item["custom"]))
+    assert page.status_code == 200, page.text[:500]
+    assert resource_id_shown(page) == rid
+    doc = lxml.html.fromstring(page.text)
+    return Shown(learner, page, urlsplit(page.url).path, doc, data)
 
 
 def deep_linking_response(kejian: str, platform: Platform) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""The picker in Chromium at 360 px, the narrowest course-editor frame: it never
-scrolls sideways, breaks no Content-Security-Policy rule, and a choice made on one
-page is sent with one made on the next by clicking, as a teacher does."""
+"""The LTI pages in Chromium at 360 px, the narrowest LMS frame: they never scroll
+sideways and break no Content-Security-Policy rule. In the picker a choice made on
+one page is sent with one made on the next by clicking, as a teacher does; a
+launched PDF's pages are drawn by pdf.js from the file served through the launch."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from typing import Any
 import pytest
 
 from lti import views
-from tests.lti.conftest import Browser, Pool, deep_linking_response, launch, register
+from tests.lti.conftest import (
+    Browser,
+    Pool,
+    deep_linking_response,
+    launch,
+    launched,
+    register,
+)
 from tests.lti.platform import DL, Platform, deep_linking
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -34,13 +42,40 @@ def chromium() -> Iterator[Any]:
         found.close()
 
 
+@pytest.fixture
+def frame(chromium: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A 360 px wide Chromium context and the CSP violations its pages report."""
+    context = chromium.new_context(
+        locale="zh-CN", viewport={"width": WIDTH, "height": 640}
+    )
+    context.set_default_timeout(15_000)
+    violations: list[str] = []
+
+    def watch(message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    context.on("console", watch)
+    yield context, violations
+    context.close()
+    assert not violations, violations
+
+
+def cookies_of(browser: Browser, kejian: str) -> list[dict[str, str]]:
+    """The requests browser's cookies for Chromium, which goes on from its page."""
+    return [
+        {"name": c.name, "value": c.value, "url": kejian}
+        for c in browser.session.cookies
+    ]
+
+
 def test_the_picker_fits_360_px_and_keeps_a_choice_across_pages(
     app,
     kejian: str,
     platform: Platform,
     browser: Browser,
     pool: Pool,
-    chromium: Any,
+    frame: tuple[Any, list[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(views, "PICKER_PAGE", 2)
@@ -48,44 +83,45 @@ def test_the_picker_fits_360_px_and_keeps_a_choice_across_pages(
     # The launch runs through the platform as elsewhere; the page it ends on opens
     # in Chromium with the tool's cookie, as it would inside the LMS's frame.
     picker = launch(browser, platform, deep_linking())
-    context = chromium.new_context(
-        locale="zh-CN", viewport={"width": WIDTH, "height": 640}
-    )
-    context.add_cookies(
-        [{"name": c.name, "value": c.value, "url": kejian} for c in browser.session.cookies]
-    )
-    context.set_default_timeout(15_000)
+    context, _ = frame
+    context.add_cookies(cookies_of(browser, kejian))
     page = context.new_page()
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda m: violations.append(m.text)
-        if m.type == "error" and "Content Security Policy" in m.text
-        else None,
-    )
-    try:
-        page.goto(picker.url)
-        assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
-        # On a narrow screen the filters start folded, so that the results come first.
-        assert not page.locator("#filters").evaluate("d => d.open")
+    page.goto(picker.url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
+    # On a narrow screen the filters start folded, so that the results come first.
+    assert not page.locator("#filters").evaluate("d => d.open")
 
-        first = page.locator("li.hit input[name=resource]").first
-        first_id = first.get_attribute("value")
-        first.check()
-        page.get_by_role("button", name="下一页").click()
-        page.wait_for_url("**page=2**")
-        assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
-        assert page.locator(f"#chosen input[value='{first_id}']").is_checked()
+    first = page.locator("li.hit input[name=resource]").first
+    first_id = first.get_attribute("value")
+    first.check()
+    page.get_by_role("button", name="下一页").click()
+    page.wait_for_url("**page=2**")
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
+    assert page.locator(f"#chosen input[value='{first_id}']").is_checked()
 
-        second = page.locator("li.hit input[name=resource]").first
-        second_id = second.get_attribute("value")
-        second.check()
-        page.get_by_role("button", name="加入课程").click()
-        page.wait_for_url(platform.return_url + "**")
-        assert '"saved": 2' in page.content() or '"saved":2' in page.content()
-    finally:
-        context.close()
-    assert not violations, violations
+    second = page.locator("li.hit input[name=resource]").first
+    second_id = second.get_attribute("value")
+    second.check()
+    page.get_by_role("button", name="加入课程").click()
+    page.wait_for_url(platform.return_url + "**")
+    assert "saved" in page.content()
 
     items = deep_linking_response(kejian, platform)[DL + "content_items"]
     assert [i["custom"]["resource_id"] for i in items] == [first_id, second_id]
+
+
+def test_a_launched_pdf_is_drawn_by_pdfjs_in_the_frame(
+    app, api, kejian: str, platform: Platform, browser: Browser, frame: Any
+) -> None:
+    shown = launched(app, api, kejian, platform, browser, "pdf/issue2128r.pdf")
+    context, _ = frame
+    context.add_cookies(cookies_of(shown.browser, kejian))
+    page = context.new_page()
+    page.goto(shown.page.url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
+
+    page.get_by_role("button", name="显示页面").click()
+    canvas = page.locator("canvas.pdf-page")
+    canvas.wait_for(state="visible")
+    assert canvas.evaluate("c => c.width") > 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH

@@ -136,7 +136,9 @@ def test_a_resource_is_previewed_in_the_picker_through_its_launch(
     picker = launch(browser, platform, deep_linking())
 
     # The preview button shows the resource above the same results.
-    shown = browser.submit(picker, form_id="choose", button=("preview", str(pool.public)))
+    shown = browser.submit(
+        picker, form_id="choose", button=("preview", str(pool.public))
+    )
     assert shown.status_code == 200, shown.text[:300]
     doc = lxml.html.fromstring(shown.text, base_url=shown.url)
     doc.make_links_absolute()

@@ -113,6 +113,8 @@ class Query:
     cursors: list[str] = field(default_factory=list)
     #: ``name=value`` of what the address held that was left out.
     ignored: list[str] = field(default_factory=list)
+    #: The address's cursor could not be followed, so the search starts at page 1.
+    restarted: bool = False
 
     def day(self, name: str) -> dt.date | None:
         value = self.dates.get(name)
@@ -375,7 +377,7 @@ def _cursor_page(
             cursor=query.cursors[-1],
         )
     except BadRequest:
-        query.ignored.append("cursor")
+        query.restarted = True
         query.cursors = []
         query.page = 1
         return None

@@ -1,17 +1,22 @@
 """Administration pages for LTI: platform registrations and the tool's URLs.
 
 An administrator lists the registrations of the organisations they administer, adds
-one by hand, and disables or enables one. Pending registrations (left by Dynamic
+one by hand, changes one (its platform URLs and deployment ids), and disables or
+enables one. Pending registrations (left by Dynamic
 Registration, held by no organisation yet) are shown only to administrators of a
 top-level organisation (the city): anyone who can reach the registration URL can
 leave one, so a school administrator must not be able to claim another school's
-platform. They approve it by binding it to an organisation of their subtree. The rules are those of ``kejian lti`` (:mod:`lti.registrations`); this module
+platform. They approve it by binding it to an organisation of their subtree, and
+they alone bind a registration to another organisation later, for the same reason.
+The rules are those of ``kejian lti`` (:mod:`lti.registrations`); this module
 checks who asks, and commits.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -24,7 +29,7 @@ from wtforms.validators import ValidationError as FieldError
 
 from lti import registrations
 from lti.errors import LtiProblem
-from lti.models import Launch, Registration, RegistrationStatus
+from lti.models import DeploymentPolicy, Launch, Registration, RegistrationStatus
 from repo_app.auth import current_principal
 from repo_app.errors import NotFound
 from repo_app.extensions import db
@@ -33,6 +38,8 @@ from repo_app.services import accounts
 from repo_app.web import nav
 from repo_app.web.access import role_required
 from repo_app.web.forms import KejianForm, required
+
+log = logging.getLogger("kejian.lti")
 
 bp = Blueprint(
     "lti_admin", __name__, url_prefix="/admin/lti", template_folder="templates"
@@ -90,24 +97,14 @@ class BindingForm(KejianForm):
     )
 
 
-class RegistrationForm(BindingForm):
+class PlatformForm(BindingForm):
+    """What may change of a registration: its name, the platform's URLs, the
+    deployment ids and the organisation (issuer and client id name it)."""
+
     name = StringField(
         _l("Name"),
         validators=[Length(max=200)],
         description=_l("For people, such as 城东一中 Moodle."),
-    )
-    issuer = StringField(
-        _l("Issuer"),
-        validators=[required(), Length(max=255), HTTP_URL],
-        description=_l(
-            "The platform's iss, exactly, such as https://canvas.instructure.com."
-        ),
-        render_kw={"autocapitalize": "none", "spellcheck": "false"},
-    )
-    client_id = StringField(
-        _l("Client id"),
-        validators=[required(), Length(max=255)],
-        render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
     login_url = StringField(
         _l("Login (authorization) URL"),
@@ -122,6 +119,22 @@ class RegistrationForm(BindingForm):
     key_set_url = StringField(
         _l("Key-set URL"),
         validators=[required(), Length(max=1000), HTTP_URL],
+        render_kw={"autocapitalize": "none", "spellcheck": "false"},
+    )
+
+
+class RegistrationForm(PlatformForm):
+    issuer = StringField(
+        _l("Issuer"),
+        validators=[required(), Length(max=255), HTTP_URL],
+        description=_l(
+            "The platform's iss, exactly, such as https://canvas.instructure.com."
+        ),
+        render_kw={"autocapitalize": "none", "spellcheck": "false"},
+    )
+    client_id = StringField(
+        _l("Client id"),
+        validators=[required(), Length(max=255)],
         render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
 
@@ -144,12 +157,17 @@ def _shown(
     """Rows bound to an organisation of *scope*, and, when *scope* holds a top-level
     organisation, those no organisation holds yet."""
     ids = {o.id for o in scope}
-    sees_pending = any(o.parent_id is None for o in scope)
+    sees_pending = _top_level(scope)
     return [
         r
         for r in rows
         if r.org_id in ids or (r.org_id is None and sees_pending)
     ]
+
+
+def _top_level(scope: list[Organisation]) -> bool:
+    """Whether *scope* holds a top-level organisation (the city)."""
+    return any(o.parent_id is None for o in scope)
 
 
 def _registration(registration_id: int) -> Registration:
@@ -215,14 +233,19 @@ def _bind(form: BindingForm, row: Registration, scope: list[Organisation]) -> bo
             accept_new_deployments=form.accept_new.data,
         )
     except LtiProblem:
-        db.session.rollback()
-        form.fail(
-            "deployments",
-            _("Give a deployment id, or accept the ones launches bring."),
-        )
-        return False
+        return _refused(form)
     db.session.commit()
     return True
+
+
+def _refused(form: BindingForm, message: str | None = None) -> bool:
+    """Roll back, say why next to the deployment ids, and return False."""
+    db.session.rollback()
+    form.fail(
+        "deployments",
+        message or _("Give a deployment id, or accept the ones launches bring."),
+    )
+    return False
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -279,6 +302,69 @@ def approve(registration_id: int) -> Response | str:
     if not form.is_submitted() and row.org is not None:
         form.org.data = row.org.code
     return render_template("lti_admin/approve.html", form=form, registration=row)
+
+
+@bp.route("/<int:registration_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit(registration_id: int) -> Response | str:
+    """Change a registration's URLs and deployment ids; administrators of the city
+    may bind it to another organisation too."""
+    row = _registration(registration_id)
+    if row.org is None:
+        raise NotFound(f"LTI registration {registration_id} waits for approval.")
+    scope = _scope()
+    form = PlatformForm(
+        data={
+            "name": row.name,
+            "login_url": row.auth_login_url,
+            "token_url": row.auth_token_url,
+            "key_set_url": row.key_set_url or "",
+            "deployments": "\n".join(d.deployment_id for d in row.deployments),
+            "accept_new": row.unknown_deployments is DeploymentPolicy.ACCEPT,
+            "org": row.org.code,
+        }
+    )
+    if _top_level(scope):
+        _org_choices(form, scope)
+    else:
+        # Only the city rebinds: what the platform's users see is not a school's to
+        # widen (see the module's note on pending registrations).
+        del form.org
+    if form.validate_on_submit() and _change(form, row, scope):
+        flash(_("%(name)s has been changed.", name=row.name), "ok")
+        return redirect(url_for("lti_admin.registrations_page"), code=303)
+    return render_template("lti_admin/edit.html", form=form, registration=row)
+
+
+def _change(form: PlatformForm, row: Registration, scope: list[Organisation]) -> bool:
+    """Apply *form* to *row* and commit; or roll back, say why next to the
+    deployment ids and return False."""
+    org = _chosen_org(form, scope) if "org" in form else row.org
+    try:
+        registrations.set_deployments(
+            row,
+            (form.deployments.data or "").splitlines(),
+            accept_new=form.accept_new.data,
+        )
+    except registrations.DeploymentInUse as problem:
+        return _refused(
+            form,
+            _(
+                "Launches were recorded with %(ids)s, so it stays: disable the "
+                "registration to refuse its launches.",
+                ids=", ".join(problem.details["deployment_ids"]),
+            ),
+        )
+    except LtiProblem:
+        return _refused(form)
+    row.name = (form.name.data or "").strip() or row.issuer
+    row.auth_login_url = (form.login_url.data or "").strip()
+    row.auth_token_url = (form.token_url.data or "").strip()
+    row.key_set_url = (form.key_set_url.data or "").strip()
+    row.org = org
+    db.session.commit()
+    log.info("LTI registration changed: %s org=%s", row.label, org.code if org else "")
+    return True
 
 
 @bp.route("/<int:registration_id>/disable", methods=["GET", "POST"])

@@ -10,8 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from sqlalchemy import select
+
 from lti.errors import LtiProblem
-from lti.models import Deployment, DeploymentPolicy, Registration, RegistrationStatus
+from lti.models import (
+    Deployment,
+    DeploymentPolicy,
+    Launch,
+    Placement,
+    Registration,
+    RegistrationStatus,
+)
+from repo_app.extensions import db
 from repo_app.models import Organisation
 
 log = logging.getLogger("kejian.lti")
@@ -25,6 +35,14 @@ class DeploymentNeeded(LtiProblem):
 
     status = 409
     code = "lti_deployment_needed"
+
+
+class DeploymentInUse(LtiProblem):
+    """Removing a deployment id would delete the launches and placements recorded
+    with it (and break the links it placed)."""
+
+    status = 409
+    code = "lti_deployment_in_use"
 
 
 def add_deployments(row: Registration, deployment_ids: Iterable[str]) -> list[str]:
@@ -90,6 +108,69 @@ def approve(
     row.org = org
     row.status = RegistrationStatus.ACTIVE
     log.info("LTI registration approved: %s org=%s", row.label, org.code)
+
+
+def set_deployments(
+    row: Registration, deployment_ids: Iterable[str], *, accept_new: bool
+) -> None:
+    """Make *row*'s deployment ids those of *deployment_ids* (blank lines and
+    repeats skipped), and let launches add new ones when *accept_new*.
+
+    A deployment id that launches or placements were recorded with stays: removing
+    it would delete their records and break the links it placed in courses.
+
+    :raises DeploymentInUse: for such ids; nothing is changed.
+    :raises DeploymentNeeded: when no launch could pass; nothing is changed.
+    :raises LtiProblem: for a deployment id that cannot be stored.
+    """
+    wanted = list(dict.fromkeys(d.strip() for d in deployment_ids if d.strip()))
+    if not wanted and not accept_new:
+        raise DeploymentNeeded(
+            f"{row.label} would have no deployment id, so every launch would be "
+            "refused.",
+            hint="Keep the deployment id the platform's tool settings show, or "
+            "accept the deployment ids launches bring.",
+            registration=row.label,
+        )
+    gone = [d for d in row.deployments if d.deployment_id not in wanted]
+    used = _recorded(gone)
+    if used:
+        raise DeploymentInUse(
+            f"Launches of {row.label} were recorded with the deployment ids "
+            f"{', '.join(used)}.",
+            details={"deployment_ids": used},
+            hint="Disable the registration to refuse its launches instead.",
+            registration=row.label,
+        )
+    for deployment in gone:
+        row.deployments.remove(deployment)
+    add_deployments(row, wanted)
+    row.unknown_deployments = (
+        DeploymentPolicy.ACCEPT if accept_new else DeploymentPolicy.REJECT
+    )
+    log.info(
+        "LTI registration deployments set: %s deployments=%s accept_new=%s",
+        row.label,
+        wanted,
+        accept_new,
+    )
+
+
+def _recorded(deployments: list[Deployment]) -> list[str]:
+    """The ids of *deployments* that a launch or a placement refers to."""
+    pks = [d.id for d in deployments if d.id is not None]
+    if not pks:
+        return []
+    used = set(
+        db.session.scalars(
+            select(Launch.deployment_pk).where(Launch.deployment_pk.in_(pks))
+        )
+    ) | set(
+        db.session.scalars(
+            select(Placement.deployment_pk).where(Placement.deployment_pk.in_(pks))
+        )
+    )
+    return [d.deployment_id for d in deployments if d.id in used]
 
 
 def disable(row: Registration) -> None:

@@ -332,3 +332,158 @@ def test_disabling_and_enabling_stay_within_the_subtree(
     assert resp.request.path == "/admin/lti/"
     assert "registration-" in resp.get_data(as_text=True)
     assert current("https://moodle.s1.example").status is RegistrationStatus.ACTIVE
+
+
+def edit_path(issuer: str) -> str:
+    return f"/admin/lti/{current(issuer).id}/edit"
+
+
+def form_of(resp: Any) -> dict[str, str]:
+    """The edit form's fields as the page fills them in (a browser sends these)."""
+    doc = lxml.html.fromstring(resp.get_data(as_text=True))
+    form = doc.xpath("//form[.//textarea[@name='deployments']]")[0]
+    return {
+        name: value
+        for name, value in form.form_values()
+        if name != "csrf_token"
+    }
+
+
+def test_changing_a_registration_s_urls_and_deployment_ids(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    registered(app, "https://moodle.s1.example", "a", "s1")
+    path = edit_path("https://moodle.s1.example")
+    admin_pages.login("s1admin")
+
+    # The list leads to the page, which shows what the registration holds now.
+    listed = admin_pages.get("/admin/lti/").get_data(as_text=True)
+    assert f'href="{path}"' in listed
+    page = admin_pages.get(path)
+    assert page.status_code == 200
+    shown = form_of(page)
+    assert shown["login_url"] == "https://moodle.s1.example/auth"
+    assert shown["key_set_url"] == "https://moodle.s1.example/jwks"
+    assert shown["deployments"].strip() == "1"
+
+    # The platform moved its endpoints and was installed in a second course.
+    changed = {
+        **shown,
+        "login_url": "https://lms.s1.example/mod/lti/auth.php",
+        "token_url": "https://lms.s1.example/mod/lti/token.php",
+        "key_set_url": "https://lms.s1.example/mod/lti/certs.php",
+        "deployments": "1\n2:course-7",
+    }
+    resp = admin_pages.submit(path, changed)
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+    row = current("https://moodle.s1.example")
+    assert row.auth_login_url == changed["login_url"]
+    assert row.auth_token_url == changed["token_url"]
+    assert row.key_set_url == changed["key_set_url"]
+    assert [d.deployment_id for d in row.deployments] == ["1", "2:course-7"]
+    assert row.org is not None and row.org.code == "s1"
+
+    # A deployment id no launch used is removed by leaving out its line.
+    resp = admin_pages.submit(path, {**changed, "deployments": "2:course-7"})
+    assert resp.status_code == 303
+    row = current("https://moodle.s1.example")
+    assert [d.deployment_id for d in row.deployments] == ["2:course-7"]
+
+
+def test_changes_that_cannot_be_made_are_said_next_to_their_fields(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    from lti.models import Launch, Registration
+
+    registered(app, "https://moodle.s1.example", "a", "s1")
+    path = edit_path("https://moodle.s1.example")
+    row = current("https://moodle.s1.example")
+    # A launch was recorded with deployment 1.
+    db.session.add(
+        Launch(
+            token="t" * 40,
+            registration_id=row.id,
+            deployment_pk=row.deployments[0].id,
+            message_type="LtiResourceLinkRequest",
+            role="learner",
+            expires_at=row.created_at,
+        )
+    )
+    db.session.commit()
+    before = {
+        c.key: getattr(current("https://moodle.s1.example"), c.key)
+        for c in Registration.__table__.columns
+        if c.key != "updated_at"
+    }
+    admin_pages.login("s1admin")
+    shown = form_of(admin_pages.get(path))
+
+    resp = admin_pages.submit(
+        path, {**shown, "login_url": "lms.s1.example/auth", "key_set_url": ""}
+    )
+    assert resp.status_code == 200
+    assert "https://" in field_error(resp, "login_url")
+    assert field_error(resp, "key_set_url") == "此项必填。"
+    assert value_of(resp, "login_url") == "lms.s1.example/auth"
+
+    resp = admin_pages.submit(path, {**shown, "deployments": ""})
+    assert resp.status_code == 200
+    assert "部署 ID" in field_error(resp, "deployments")
+
+    # Removing the deployment id a launch used would delete its record.
+    resp = admin_pages.submit(path, {**shown, "deployments": "9"})
+    assert resp.status_code == 200
+    assert "使用 1 的启动记录" in field_error(resp, "deployments")
+    assert "停用" in field_error(resp, "deployments")
+    assert value_of(resp, "deployments") == "9"
+
+    # Without the form's CSRF token nothing is changed either.
+    resp = admin_pages.client.post(
+        path, data={**shown, "login_url": "https://elsewhere.example/auth"}
+    )
+    # It leads back to the form with what was typed, to check and send again.
+    assert resp.status_code == 303
+    assert resp.headers["Location"].endswith(path)
+    again = admin_pages.get(path)
+    assert value_of(again, "login_url") == "https://elsewhere.example/auth"
+
+    after = current("https://moodle.s1.example")
+    assert {k: getattr(after, k) for k in before} == before
+    assert [d.deployment_id for d in after.deployments] == ["1"]
+
+
+def test_only_the_city_binds_a_registration_to_another_organisation(
+    app: Any, admin_pages: AdminPages
+) -> None:
+    registered(app, "https://moodle.s1.example", "a", "s1")
+    registered(app, "https://moodle.s3.example", "b", "s3")
+    path = edit_path("https://moodle.s1.example")
+
+    # A school's administrator has no organisation field; one sent is ignored.
+    admin_pages.login("s1admin")
+    page = admin_pages.get(path)
+    assert "org" not in form_of(page)
+    resp = admin_pages.submit(path, {**form_of(page), "org": "s3"})
+    assert resp.status_code == 303
+    assert current("https://moodle.s1.example").org.code == "s1"
+    # Nor can they open another school's registration, or a pending one.
+    assert admin_pages.get(edit_path("https://moodle.s3.example")).status_code == 404
+    rid = pending("https://new.example")
+    assert admin_pages.get(f"/admin/lti/{rid}/edit").status_code == 404
+
+    # The city's administrator chooses among its organisations.
+    admin_pages.login("cityadmin")
+    page = admin_pages.get(path)
+    assert form_of(page)["org"] == "s1"
+    resp = admin_pages.submit(path, {**form_of(page), "org": "nowhere"})
+    assert resp.status_code == 200
+    assert field_error(resp, "org")
+    assert current("https://moodle.s1.example").org.code == "s1"
+    resp = admin_pages.submit(path, {**form_of(page), "org": "s2"})
+    assert resp.status_code == 303
+    assert current("https://moodle.s1.example").org.code == "s2"
+    assert admin_pages.get(f"/admin/lti/{rid}/edit").status_code == 404
+
+    # It is no longer s1's to change.
+    admin_pages.login("s1admin")
+    assert admin_pages.get(path).status_code == 404

@@ -11,6 +11,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, request
+from werkzeug.routing import IntegerConverter, Map
 
 from config.settings import Settings, load_settings
 from repo_app.extensions import db, migrate
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     migrate.init_app(app, db, directory=_migrations_dir())
     _init_runtime(app, settings)
     _init_sqlite(app)
+    # Before any route is added: ids in addresses stop where the columns do.
+    app.url_map.converters["int"] = _IdConverter
 
     from repo_app.api import init_api
 
@@ -80,6 +83,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     register_commands(app)
     return app
+
+
+class _IdConverter(IntegerConverter):
+    """``<int:…>`` in routes: a number past the integer columns matches no route, so
+    it is a 404 like any other unknown id rather than a database error."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        from repo_app.models import MAX_ID
+
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def _migrations_dir() -> str:

@@ -33,6 +33,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from repo_app.extensions import db
 
 
+#: The largest id an integer column holds on every database (PostgreSQL's INTEGER).
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -238,3 +238,13 @@ def test_unknown_route_and_method(client) -> None:
     assert resp.status_code == 405 and "error" in resp.get_json()
     page = client.get("/nothing-here", headers={"Accept": "text/html"})
     assert page.status_code == 404 and b"<html" in page.data and b"Traceback" not in page.data
+
+
+@pytest.mark.parametrize("big", ["2147483648", "99999999999999999999"])
+def test_ids_past_the_integer_columns_are_404_not_500(api, client, world, big) -> None:
+    rid = api.create("uploader1", title="大编号")["id"]
+    for path in (f"/api/v1/resources/{big}", f"/api/v1/resources/{big}/files/1/content",
+                 f"/api/v1/resources/{rid}/files/{big}/content"):
+        resp = client.get(path, headers=world.headers("cityadmin"))
+        assert resp.status_code == 404, path
+        assert resp.get_json()["error"]["code"] == "not_found"

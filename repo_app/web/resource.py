@@ -15,7 +15,6 @@ from typing import Any
 from flask import Blueprint, render_template, request, url_for
 
 from repo_app.auth import current_principal
-from repo_app.errors import NotFound
 from repo_app.extensions import db
 from repo_app.models import OrgKind, Resource, Status, Visibility
 from repo_app.runtime import runtime
@@ -28,14 +27,8 @@ from repo_app.web.search import search_url
 bp = Blueprint("resource_page", __name__, url_prefix="/resources")
 bp.context_processor(display.template_helpers)
 
-#: Ids beyond this are not looked up: the databases' integer columns end there.
-MAX_ID = 2**31 - 1
-
-
 @bp.get("/<int:resource_id>")
 def show(resource_id: int) -> str:
-    if resource_id > MAX_ID:
-        raise NotFound(f"There is no resource {resource_id}, or you may not see it.")
     principal = current_principal()
     resource = resources.get(principal, resource_id)
     files = resource.files

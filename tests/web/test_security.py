@@ -187,6 +187,9 @@ def test_pages_render_while_the_database_is_down(client: Any, monkeypatch: Any) 
         "/lang/%E2%80%AE",
         "/login?next=%00",
         "/admin/orgs/new?parent=%FF",
+        "/admin/users/99999999999999999999",
+        "/upload/batches/99999999999999999999",
+        "/workspace/collections/99999999999999999999",
     ],
 )
 def test_odd_addresses_are_no_server_error(pages: Pages, world: Any, path: str) -> None:

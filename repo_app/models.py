@@ -37,6 +37,15 @@ from repo_app.extensions import db
 MAX_ID = 2**31 - 1
 
 
+def parse_id(raw: str | None) -> int | None:
+    """*raw* as an id when it is one a row can have (ASCII digits up to
+    :data:`MAX_ID`), else ``None``."""
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return None
+    number = int(raw)
+    return number if 0 < number <= MAX_ID else None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -233,6 +233,10 @@ def test_protocol_mistakes_are_refused(
         headers={**alice.headers, "Upload-Length": "-1", "Upload-Metadata": ""},
     )
     assert bad.status_code == 400
+    # Destinations that no row can be: 422 like a missing one, never a 500.
+    for odd in ("99999999999999999999", "²", "-1"):
+        assert alice.create(10, filename="a.txt", resource=odd).status_code == 422
+        assert alice.create(10, filename="a.txt", batch=odd).status_code == 422
     # Anonymous visitors upload nothing.
     assert client.post("/api/v1/uploads", headers=TUS).status_code == 401
 

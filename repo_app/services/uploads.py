@@ -33,6 +33,7 @@ from repo_app.models import (
     UploadSession,
     UploadState,
     Visibility,
+    parse_id,
 )
 from repo_app.runtime import runtime
 from repo_app.security import Principal
@@ -134,12 +135,12 @@ def check_target(principal: Principal, metadata: dict[str, str]) -> Target:
     :raises NotFound: for a batch or resource that is not the principal's.
     """
     name = files.clean_filename(metadata.get("filename") or metadata.get("name"))
-    batch, resource = metadata.get("batch", ""), metadata.get("resource", "")
-    if batch.isdigit():
-        return Target(name, {"batch_id": get_batch(principal, int(batch)).id})
-    if resource.isdigit():
+    batch, resource = parse_id(metadata.get("batch")), parse_id(metadata.get("resource"))
+    if batch is not None:
+        return Target(name, {"batch_id": get_batch(principal, batch).id})
+    if resource is not None:
         return Target(
-            name, {"resource_id": resources.get_for_edit(principal, int(resource)).id}
+            name, {"resource_id": resources.get_for_edit(principal, resource).id}
         )
     raise ValidationError(
         "Say where the file goes: 'batch' or 'resource' in Upload-Metadata.",
@@ -339,11 +340,12 @@ def _row_change(
     from repo_app.api.schemas import ResourcePatchSchema
 
     raw_id = row.get("id", "")
-    if not raw_id.isdigit():
+    resource_id = parse_id(raw_id)
+    if resource_id is None:
         problems.append(RowProblem(number, "bad_id", "id", raw_id))
         return None
     try:
-        resources.get_for_edit(principal, int(raw_id))
+        resources.get_for_edit(principal, resource_id)
     except KejianError:
         problems.append(RowProblem(number, "unknown_resource", "id", raw_id))
         return None
@@ -365,7 +367,7 @@ def _row_change(
                 RowProblem(number, kind, name, str(row.get(name, "")), _flat(text))
             )
         return None
-    return int(raw_id), loaded
+    return resource_id, loaded
 
 
 def _flat(text: Any) -> str:

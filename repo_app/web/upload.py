@@ -37,7 +37,7 @@ from config.vocabularies import FIELD_KINDS
 from repo_app.auth import current_principal
 from repo_app.errors import KejianError, PayloadTooLarge, UnsupportedFile
 from repo_app.extensions import db
-from repo_app.models import Role, UploadBatch, Visibility
+from repo_app.models import Role, UploadBatch, Visibility, parse_id
 from repo_app.runtime import runtime
 from repo_app.services import uploads
 from repo_app.web import nav
@@ -210,9 +210,9 @@ def index() -> Response | str:
     principal = current_principal()
     form = BatchForm()
     form.fill_choices(principal)
-    source = request.args.get("from", "")
-    if request.method == "GET" and not form.restored and source.isdigit():
-        form.fill_from(uploads.get_batch(principal, int(source)))
+    source = parse_id(request.args.get("from"))
+    if request.method == "GET" and not form.restored and source is not None:
+        form.fill_from(uploads.get_batch(principal, source))
     if form.validate_on_submit():
         batch = uploads.create_batch(
             principal,

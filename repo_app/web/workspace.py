@@ -17,7 +17,7 @@ from wtforms.validators import Length, Optional
 from repo_app.auth import current_principal
 from repo_app.errors import KejianError, ValidationError
 from repo_app.extensions import db
-from repo_app.models import Visibility
+from repo_app.models import Visibility, parse_id
 from repo_app.services import uploads, workspace
 from repo_app.web import nav
 from repo_app.web.access import login_required
@@ -174,7 +174,7 @@ def add_item() -> Response:
 
 
 def _number(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() else 0
+    return parse_id(raw) or 0
 
 
 @bp.post("/workspace/collections/<int:collection_id>/items/<int:resource_id>/remove")

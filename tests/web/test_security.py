@@ -190,6 +190,8 @@ def test_pages_render_while_the_database_is_down(client: Any, monkeypatch: Any) 
         "/admin/users/99999999999999999999",
         "/upload/batches/99999999999999999999",
         "/workspace/collections/99999999999999999999",
+        "/upload/?from=99999999999999999999",
+        "/upload/?from=%C2%B2",
     ],
 )
 def test_odd_addresses_are_no_server_error(pages: Pages, world: Any, path: str) -> None:

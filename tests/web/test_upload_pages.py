@@ -270,6 +270,12 @@ def test_csv_sets_metadata_of_many_resources_or_none(pages: Pages, api: Api) -> 
     assert html.count("<tr><td>") == 1
     db.session.expire_all()
     assert db.session.get(Resource, first).title == "一"
+    # Ids no row can have: problems named by their row, nothing changes.
+    odd = send(f"id,title\n99999999999999999999,x\n²,y\n{first},z\n")
+    html = odd.get_data(as_text=True)
+    assert odd.status_code == 200 and html.count("<tr><td>") == 2
+    db.session.expire_all()
+    assert db.session.get(Resource, first).title == "一"
     # A cell longer than csv reads: not a CSV it can take.
     huge = send(f"id,description\n{first},{'长' * 140_000}\n")
     assert huge.status_code == 200 and 'id="file-error"' in huge.get_data(as_text=True)

@@ -233,6 +233,12 @@ def test_protocol_mistakes_are_refused(
         headers={**alice.headers, "Upload-Length": "-1", "Upload-Metadata": ""},
     )
     assert bad.status_code == 400
+    for huge in ("9" * 25, str(2**63)):
+        resp = alice.create(int(huge), filename="a.txt", resource=str(resource_id))
+        assert resp.status_code == 400
+        assert resp.get_json()["error"]["code"] == "bad_request"
+        assert alice.patch(url, int(huge), b"x").status_code == 400
+    assert alice.head(url).headers["Upload-Offset"] == "0"
     # Destinations that no row can be: 422 like a missing one, never a 500.
     for odd in ("99999999999999999999", "²", "-1"):
         assert alice.create(10, filename="a.txt", resource=odd).status_code == 422

@@ -53,9 +53,13 @@ class _VersionMismatch(KejianError):
 
 def _number(name: str) -> int:
     raw = request.headers.get(name, "")
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit():
         raise BadRequest(f"{name} must be a whole number of bytes.")
-    return int(raw)
+    number = int(raw)
+    # The columns (and the JSON of an answer) hold 64-bit numbers.
+    if number >= 2**63:
+        raise BadRequest(f"{name} is larger than any file can be.")
+    return number
 
 
 def _http_date(upload: UploadSession) -> str:

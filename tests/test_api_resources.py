@@ -158,6 +158,18 @@ def test_body_that_is_not_json(client, world) -> None:
     assert "error" in resp.get_json()
 
 
+def test_text_that_utf8_cannot_hold_is_400_and_nothing_changes(api, client, world) -> None:
+    rid = api.create("uploader1", title="原题")["id"]
+    headers = {**world.headers("uploader1"), "Content-Type": "application/json"}
+    for body in ('{"title": "\\ud800"}', '{"title": "ok", "keywords": ["a\\udfff"]}'):
+        resp = client.post("/api/v1/resources", data=body, headers=headers)
+        assert resp.status_code == 400 and resp.get_json()["error"]["code"]
+        resp = client.patch(f"/api/v1/resources/{rid}", data=body, headers=headers)
+        assert resp.status_code == 400 and resp.get_json()["error"]["code"]
+    shown = client.get(f"/api/v1/resources/{rid}", headers=world.headers("uploader1"))
+    assert shown.get_json()["title"] == "原题"
+
+
 def test_teachers_cannot_create_and_strangers_cannot_change(api, client, world) -> None:
     resp = client.post("/api/v1/resources", json={"title": "x"}, headers=world.headers("teacher1"))
     assert resp.status_code == 403

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from repo_app.api.schemas import (
+    JsonBodyParser,
     PublishSchema,
     ResourceInSchema,
     ResourceListArgs,
@@ -23,6 +24,7 @@ from repo_app.models import Visibility
 from repo_app.services import indexing, resources
 
 blp = Blueprint("resources", __name__, description="Courseware resources")
+blp.ARGUMENTS_PARSER = JsonBodyParser()
 
 
 def _commit() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
+from flask import Request
 from marshmallow import (
     EXCLUDE,
     RAISE,
@@ -15,11 +17,24 @@ from marshmallow import (
     pre_load,
     validate,
 )
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from config.vocabularies import FIELD_KINDS
 from indexer.engines.base import SORTS
 from repo_app.runtime import runtime
 from repo_app.services.search import MAX_PREFIX_CHARS, MAX_SUGGESTIONS
+
+
+class JsonBodyParser(FlaskParser):
+    """Reads JSON bodies with orjson, which refuses text UTF-8 cannot hold (a lone
+    surrogate such as ``"\\ud800"``) as invalid JSON: a 400 here instead of a
+    failure where the text is stored or indexed."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        return orjson.loads(req.get_data(cache=True))
 
 
 class StrictSchema(Schema):

@@ -18,13 +18,18 @@ the site's CSRF check), the tables (:mod:`lti.models`, so that Alembic sees them
 the ``kejian lti`` commands, and the administration pages (:mod:`lti.admin_pages`)
 with their messages.
 
-The pages' messages are in ``lti/translations`` (``make translations`` compiles
-``repo_app``'s catalogues only); after changing one, refresh the catalogue with::
+The pages' messages are in ``lti/translations``, zh_CN (filed as ``zh_Hans_CN``) and
+en (``make translations`` compiles ``repo_app``'s catalogues only; :func:`init_lti`
+compiles these). Pages that follow a launch (picker, resource, deep-linking return)
+are in the language of its ``launch_presentation`` locale, else the browser's.
+After changing a message, refresh the catalogues with::
 
-    pybabel extract -F lti/babel.cfg -k _l -o /tmp/lti.pot lti
+    pybabel extract -F lti/babel.cfg -k _l --add-location=file --sort-output \
+        -o /tmp/lti.pot lti
     pybabel update -i /tmp/lti.pot -d lti/translations --no-fuzzy-matching
 
-and translate the new Chinese entries by hand (English is the message itself).
+then translate the new Chinese entries by hand and give each new English entry its
+message as its translation.
 """
 
 from __future__ import annotations

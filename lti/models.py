@@ -291,6 +291,9 @@ class Launch(db.Model):
         ForeignKey("lti_placements.id", ondelete="SET NULL")
     )
     session_hash: Mapped[str] = mapped_column(String(64), default="")
+    locale: Mapped[str | None] = mapped_column(
+        String(16), comment="page language from launch_presentation (zh_CN or en)"
+    )
     deep_linking: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, comment="the deep_linking_settings claim of a Deep Linking request"
     )

@@ -225,12 +225,25 @@ def record_launch(
         resource_id=placement.resource_id if placement else None,
         placement_id=placement.id if placement else None,
         session_hash=cookie_hash,
+        locale=page_locale(claims),
         deep_linking=settings if isinstance(settings, dict) else None,
         created_at=now,
         expires_at=now + timedelta(hours=LAUNCH_HOURS),
     )
     db.session.add(launch)
     return launch
+
+
+def page_locale(claims: dict[str, Any]) -> str | None:
+    """The page language the launch asks for (``launch_presentation``'s ``locale``,
+    a BCP 47 tag such as ``en-US`` or ``zh-Hans-CN``): ``en``, ``zh_CN``, or None
+    for a language Kejian's pages are not written in."""
+    presentation = claims.get(CLAIM + "launch_presentation")
+    tag = presentation.get("locale") if isinstance(presentation, dict) else None
+    if not isinstance(tag, str):
+        return None
+    language = tag.replace("_", "-").split("-")[0].lower()
+    return {"en": "en", "zh": "zh_CN"}.get(language)
 
 
 def launch_for(token: str, cookie_hash: str | None) -> Launch:

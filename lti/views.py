@@ -8,6 +8,8 @@ records, templates in ``lti/templates/lti`` render pages that fit an LMS iframe.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +25,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale
 from pylti1p3.contrib.flask import FlaskRequest
 from pylti1p3.deep_link import DeepLink
 from pylti1p3.exception import LtiException, OIDCException
@@ -286,6 +289,17 @@ def jwks() -> Response:
     return response
 
 
+@contextmanager
+def in_launch_language(launch: Launch) -> Iterator[None]:
+    """Pages of *launch* in the language its platform asked for (the launch's
+    ``launch_presentation`` locale), else in the browser's (``Accept-Language``)."""
+    if launch.locale is None:
+        yield
+        return
+    with force_locale(launch.locale):
+        yield
+
+
 def _cookie_hash() -> str | None:
     cookie = request.cookies.get(COOKIE_NAME)
     return session_hash(cookie) if cookie else None
@@ -315,6 +329,11 @@ def picker(token: str) -> str:
     :func:`deep_link_return`. ``preview=<id>`` shows that resource above the results.
     """
     launch = _deep_link_launch(token)
+    with in_launch_language(launch):
+        return _picker_page(launch, token)
+
+
+def _picker_page(launch: Launch, token: str) -> str:
     reg = launch.registration
     assert reg.org is not None
     principal = services.org_principal(reg.org)
@@ -454,7 +473,8 @@ def deep_link_return(token: str) -> str:
     log.info("LTI deep-linking response: registration=%s items=%s", reg.label, ids)
     parts = urlsplit(return_url)
     g.lti_form_action = f"{parts.scheme}://{parts.netloc}"
-    return render_template("lti/autopost.html", action=return_url, jwt=token_jwt)
+    with in_launch_language(launch):
+        return render_template("lti/autopost.html", action=return_url, jwt=token_jwt)
 
 
 def _public_file_url(resource: Resource, vf: Any) -> str:
@@ -494,15 +514,16 @@ def view(token: str) -> str:
         params = {"inline": "1"} if inline else {}
         return url_for("lti.file_content", token=token, file_id=vf.id, **params)
 
-    previews = [preview_kinds.preview_of(vf, files, url=url) for vf in files]
-    # Subtitles play with their video rather than as text of their own.
-    tracks = {src for p in previews for src, _, _ in p.subtitles}
-    return render_template(
-        "lti/resource.html",
-        resource=resource,
-        previews=[p for p in previews if url(p.file, inline=True) not in tracks],
-        pdfjs=preview_kinds.pdfjs_assets(),
-    )
+    with in_launch_language(launch):
+        previews = [preview_kinds.preview_of(vf, files, url=url) for vf in files]
+        # Subtitles play with their video rather than as text of their own.
+        tracks = {src for p in previews for src, _, _ in p.subtitles}
+        return render_template(
+            "lti/resource.html",
+            resource=resource,
+            previews=[p for p in previews if url(p.file, inline=True) not in tracks],
+            pdfjs=preview_kinds.pdfjs_assets(),
+        )
 
 
 @bp.route("/view/<token>/files/<int:file_id>", methods=["GET", "HEAD"])

@@ -110,7 +110,8 @@ def test_bad_id_tokens_are_refused_readably_and_change_nothing(
     page = browser.submit(form)
     assert page.status_code == status, page.text[:300]
     assert says in error_of(page)
-    assert "For the administrator" in page.text
+    # In the browser's language (Chinese without Accept-Language), with the hint.
+    assert "给管理员：" in page.text
     assert "LTI request refused" in caplog.text
     if status == 403:  # the registration was found, so the log names it
         assert f"client {platform.client_id}" in caplog.text

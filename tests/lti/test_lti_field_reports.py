@@ -131,7 +131,7 @@ def test_l2_behind_a_tls_proxy_cookies_are_secure_and_a_lost_cookie_gets_a_page(
             browser.session.cookies.clear()
             lost = browser.submit(page)
             assert lost.status_code == 400
-            assert "new window" in lost.text
+            assert "在新窗口中继续" in lost.text
             link = unescape(lost.text.split('id="continue" href="')[1].split('"')[0])
             assert link.startswith(proxy.url + "/lti/login?")
             assert "lti1p3_new_window=1" in link

@@ -100,3 +100,10 @@ def test_bad_metadata_value_rejects_that_file_only(app, tmp_path: Path) -> None:
                               "--org", "c", "--metadata", str(meta), "--json").output)
     assert summary["counts"]["imported"] == 1 and summary["counts"]["rejected"] == 1
     assert "alchemy" in summary["rejected"][0]["reason"]
+    # The row is corrected: the next run imports the file with it.
+    meta.write_text("path,subject\na.txt,math\n", encoding="utf-8")
+    again = json.loads(_run(app, "import", str(tmp_path / "a.txt"), "--org", "c",
+                            "--metadata", str(meta), "--json").output)
+    assert again["counts"]["imported"] == 1 and again["counts"]["already_imported"] == 0
+    found = json.loads(_run(app, "search", "first", "--subject", "math", "--json").output)
+    assert found["total"] == 1

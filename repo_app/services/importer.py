@@ -3,7 +3,8 @@
 Each file is hashed, checked and stored on its own, and its outcome is committed with
 an :class:`~repo_app.models.ImportRecord` before the next file starts. A second run
 therefore imports nothing new, a run that was killed resumes where it stopped, and one
-bad file never stops the batch.
+bad file never stops the batch. A file refused for its metadata row is not recorded,
+so that it comes in once the row is corrected.
 """
 
 from __future__ import annotations
@@ -209,6 +210,11 @@ def _import_one(path: Path, rel: str, sha256: str, org: Organisation, visibility
     name = path.name
     try:
         meta = _metadata_for(metadata.get(rel) or metadata.get(name))
+    except ValidationError as exc:
+        # Not recorded: the row is at fault, not the file, so a run with the row
+        # corrected imports it.
+        return {"reason": exc.message}
+    try:
         if path.stat().st_size > limit:
             raise PayloadTooLarge(f"larger than the limit of {limit // 2**20} MB")
         with path.open("rb") as fh:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +29,7 @@ from flask_babel import force_locale
 from pylti1p3.contrib.flask import FlaskRequest
 from pylti1p3.deep_link import DeepLink
 from pylti1p3.exception import LtiException, OIDCException
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from lti import services
@@ -128,7 +129,15 @@ def after_lti_request(response: Response) -> Response:
 @bp.errorhandler(LtiProblem)
 def _problem(problem: LtiProblem):  # type: ignore[no-untyped-def]
     db.session.rollback()
-    return problem_response(problem)
+    # A refusal on a page of a launch (its token in the address) is in its language.
+    token = (request.view_args or {}).get("token")
+    locale = (
+        db.session.scalar(select(Launch.locale).where(Launch.token == token[:64]))
+        if isinstance(token, str)
+        else None
+    )
+    with force_locale(locale) if locale else nullcontext():
+        return problem_response(problem)
 
 
 @bp.errorhandler(RequestEntityTooLarge)

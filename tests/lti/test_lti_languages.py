@@ -48,6 +48,11 @@ def test_the_picker_follows_the_launch_s_locale_over_the_browser_s(
     assert again.status_code == 200
     assert lang_of(again) == "en" and "Add to the course" in again.text
 
+    # A refusal on one of the launch's pages speaks its language too.
+    hidden = browser.get(first.url, params={"preview": str(pool.s2_school)})
+    assert hidden.status_code == 404
+    assert lang_of(hidden) == "en" and "Kejian cannot open this" in hidden.text
+
     chinese = launch(
         browser_in("en"), platform, deep_linking(claims=speaking("zh-Hans-CN"))
     )

@@ -242,6 +242,8 @@ def import_(paths: tuple[Path, ...], org_code: str, metadata: Path | None, visib
     )
     for item in summary.rejected:
         click.echo(f"  rejected {item['path']}: {item['reason']}")
+    for row_path in summary.unmatched_rows:
+        click.echo(f"  metadata row names no file: {row_path}")
 
 
 @commands.command("search")

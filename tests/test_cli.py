@@ -107,3 +107,17 @@ def test_bad_metadata_value_rejects_that_file_only(app, tmp_path: Path) -> None:
     assert again["counts"]["imported"] == 1 and again["counts"]["already_imported"] == 0
     found = json.loads(_run(app, "search", "first", "--subject", "math", "--json").output)
     assert found["total"] == 1
+
+
+def test_metadata_rows_that_name_no_file_are_reported(app, tmp_path: Path) -> None:
+    _run(app, "org", "add", "c", "--name", "C", "--kind", "city")
+    (tmp_path / "a.txt").write_text("lesson with a described file")
+    meta = tmp_path / "meta.csv"
+    meta.write_text("path,subject\na.txt,math\nlesson/typo.txt,math\n", encoding="utf-8")
+    result = _run(app, "import", str(tmp_path / "a.txt"), "--org", "c", "--metadata", str(meta))
+    assert result.exit_code == 0
+    assert "metadata row names no file: lesson/typo.txt" in result.output
+    assert "a.txt" not in result.output.split("names no file")[1]
+    again = json.loads(_run(app, "import", str(tmp_path / "a.txt"), "--org", "c",
+                            "--metadata", str(meta), "--json").output)
+    assert again["metadata_rows_without_file"] == ["lesson/typo.txt"]

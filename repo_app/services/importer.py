@@ -52,6 +52,8 @@ class ImportSummary:
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    #: ``path`` values of the metadata CSV that named no file of the import.
+    unmatched_rows: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class ImportSummary:
             "duplicates": self.duplicates,
             "already_imported": self.skipped,
             "rejected": self.rejected,
+            "metadata_rows_without_file": self.unmatched_rows,
             "counts": {
                 "imported": len(self.imported),
                 "duplicates": len(self.duplicates),
@@ -160,11 +163,13 @@ def run_import(
     summary = ImportSummary()
     metadata = metadata or {}
     seen: dict[str, str] = {}
+    named: set[str] = set()
     since_index = 0
     limit = runtime().settings.max_upload_bytes
 
     for path, root in iter_files(paths):
         rel = path.relative_to(root).as_posix()
+        named.update({rel, path.name} & metadata.keys())
         entry: dict[str, Any] = {"path": str(path)}
         try:
             sha256 = sha256_of(path)
@@ -196,6 +201,7 @@ def run_import(
             progress(rel)
 
     indexing.after_commit()
+    summary.unmatched_rows = sorted(metadata.keys() - named)
     log.info(
         "import finished org=%s imported=%d duplicates=%d already_imported=%d rejected=%d",
         org.code, len(summary.imported), len(summary.duplicates), len(summary.skipped),

@@ -491,16 +491,18 @@ def demo(demo_dir: Path | None) -> None:
     if not jobs:
         jobs = [(folder, "demo-s1")]
     total = sum(1 for job in jobs for _ in iter_files([job[0]]))
-    counts = {"imported": 0, "rejected": 0, "already": 0}
+    counts = {"imported": 0, "duplicates": 0, "rejected": 0, "already": 0}
     with _progress(total, "demo import") as bar:
         for path, code in jobs:
             summary = run_import([path], org_by_code(code), visibility=Visibility.PUBLIC,
                                  progress=lambda _n: bar.update(1))
             counts["imported"] += len(summary.imported)
+            counts["duplicates"] += len(summary.duplicates)
             counts["rejected"] += len(summary.rejected)
             counts["already"] += len(summary.skipped)
     click.echo(f"Demo import from {folder}: imported {counts['imported']}, "
-               f"rejected {counts['rejected']}, already there {counts['already']}.")
+               f"duplicates {counts['duplicates']}, rejected {counts['rejected']}, "
+               f"already there {counts['already']}.")
 
 
 @commands.command("check-config")

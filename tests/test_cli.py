@@ -121,3 +121,14 @@ def test_metadata_rows_that_name_no_file_are_reported(app, tmp_path: Path) -> No
     again = json.loads(_run(app, "import", str(tmp_path / "a.txt"), "--org", "c",
                             "--metadata", str(meta), "--json").output)
     assert again["metadata_rows_without_file"] == ["lesson/typo.txt"]
+
+
+def test_demo_accounts_for_every_file(app, tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    (folder / "pdf").mkdir(parents=True)
+    (folder / "pdf" / "a.txt").write_text("a demo lesson")
+    (folder / "pdf" / "b.txt").write_text("a demo lesson")  # the same bytes again
+    (folder / "pdf" / "c.exe").write_bytes(b"MZ" + bytes(64))
+    result = _run(app, "demo", "--dir", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "imported 1, duplicates 1, rejected 1, already there 0." in result.output

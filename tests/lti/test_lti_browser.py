@@ -94,6 +94,11 @@ def test_the_picker_fits_360_px_and_keeps_a_choice_across_pages(
     first = page.locator("li.hit input[name=resource]").first
     first_id = first.get_attribute("value")
     first.check()
+    # A title opens its preview above the same results; the tick goes along.
+    page.locator("li.hit h3 a").nth(1).click()
+    page.locator("#preview-heading").wait_for()
+    assert page.locator(f"li.hit input[value='{first_id}']").is_checked()
+
     page.get_by_role("button", name="下一页").click()
     page.wait_for_url("**page=2**")
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH

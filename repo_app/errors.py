@@ -119,8 +119,14 @@ def _http_message(exc: HTTPException) -> tuple[str, dict[str, Any]]:
         for location in messages.values():
             if isinstance(location, dict):
                 flat.update(location)
-        fields = ", ".join(sorted(flat)) or "the request"
-        return f"Invalid input in {fields}.", {"fields": flat}
+            elif isinstance(location, list):  # the body as a whole: not JSON at all
+                flat.setdefault("_schema", []).extend(location)
+        # marshmallow's key for what is wrong with the body as a whole, not a field.
+        whole = " ".join(str(m) for m in flat.get("_schema", []))
+        fields = ", ".join(sorted(k for k in flat if k != "_schema"))
+        if whole and not fields:
+            return f"The request body cannot be read: {whole}", {"fields": flat}
+        return f"Invalid input in {fields or 'the request'}.", {"fields": flat}
     return exc.description or exc.name, {}
 
 

@@ -158,6 +158,15 @@ def test_body_that_is_not_json(client, world) -> None:
     assert "error" in resp.get_json()
 
 
+@pytest.mark.parametrize(("body", "says"), [("{bad", "Invalid JSON body"), ("a=1", "Invalid JSON body"),
+                                            ("[]", "Invalid input type")])
+def test_a_body_that_is_no_json_object_is_named_as_such(client, world, body, says) -> None:
+    headers = {**world.headers("uploader1"), "Content-Type": "application/json"}
+    error = client.post("/api/v1/resources", data=body, headers=headers).get_json()["error"]
+    assert error["message"].startswith("The request body cannot be read:")
+    assert says in error["message"]
+
+
 def test_text_that_utf8_cannot_hold_is_400_and_nothing_changes(api, client, world) -> None:
     rid = api.create("uploader1", title="原题")["id"]
     headers = {**world.headers("uploader1"), "Content-Type": "application/json"}

@@ -167,6 +167,20 @@ def test_a_body_that_is_no_json_object_is_named_as_such(client, world, body, say
     assert says in error["message"]
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_json_body_sent_as_another_type_is_415_naming_the_type(client, world, content_type) -> None:
+    mine = world.headers("uploader1")
+    headers = {**mine, "Content-Type": content_type} if content_type else mine
+    resp = client.post("/api/v1/resources", data='{"title": "x"}', headers=headers)
+    assert resp.status_code == 415
+    assert "application/json" in resp.get_json()["error"]["message"]
+    rid = client.post("/api/v1/resources", json={"title": "原题"}, headers=mine).get_json()["id"]
+    assert client.patch(f"/api/v1/resources/{rid}", data='{"title": "x"}', headers=headers).status_code == 415
+    assert client.get(f"/api/v1/resources/{rid}", headers=mine).get_json()["title"] == "原题"
+    # A request without a body still reaches its own checks.
+    assert client.post(f"/api/v1/resources/{rid}/withdraw", headers=mine).status_code != 415
+
+
 def test_text_that_utf8_cannot_hold_is_400_and_nothing_changes(api, client, world) -> None:
     rid = api.create("uploader1", title="原题")["id"]
     headers = {**world.headers("uploader1"), "Content-Type": "application/json"}

@@ -19,6 +19,7 @@ from marshmallow import (
 )
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from config.vocabularies import FIELD_KINDS
 from indexer.engines.base import SORTS
@@ -32,9 +33,15 @@ class JsonBodyParser(FlaskParser):
     failure where the text is stored or indexed."""
 
     def _raw_load_json(self, req: Request) -> Any:
+        body = req.get_data(cache=True)
         if not is_json_request(req):
+            if body:
+                # Otherwise a JSON body sent as text/plain reads as no fields at all.
+                raise UnsupportedMediaType(
+                    "Send the body as JSON, with Content-Type: application/json."
+                )
             return core.missing
-        return orjson.loads(req.get_data(cache=True))
+        return orjson.loads(body)
 
 
 class StrictSchema(Schema):

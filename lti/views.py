@@ -42,7 +42,7 @@ from lti.errors import (
     problem_response,
 )
 from lti.keys import active_key, published_keys
-from lti.models import Launch
+from lti.models import Launch, Registration
 from lti.roles import CourseRole, course_role
 from lti.settings import LtiSettings
 from lti.tool import (
@@ -61,7 +61,7 @@ from lti.tool import (
 )
 from repo_app.errors import BadRequest
 from repo_app.extensions import db
-from repo_app.models import Resource
+from repo_app.models import Resource, VersionFile
 from repo_app.security import Principal
 from repo_app.web import display
 from repo_app.web import preview as preview_kinds
@@ -392,7 +392,7 @@ def _carried_ids(values: list[str]) -> list[int]:
 
 
 def _picker_preview(
-    token: str, principal: Principal, reg: Any, asked: list[int]
+    token: str, principal: Principal, reg: Registration, asked: list[int]
 ) -> dict[str, Any] | None:
     """The resource the picker previews, and the preview of its first showable file.
 
@@ -404,7 +404,7 @@ def _picker_preview(
     files = resource.files
     vf = preview_kinds.shown_file(files)
 
-    def url(f: Any, *, inline: bool = False) -> str:
+    def url(f: VersionFile, *, inline: bool = False) -> str:
         params = {"inline": "1"} if inline else {}
         return url_for(
             "lti.picker_file",
@@ -519,7 +519,7 @@ def view(token: str) -> str:
     resource = services.readable(principal, launch.resource_id, launch.registration)
     files = resource.files
 
-    def url(vf: Any, *, inline: bool = False) -> str:
+    def url(vf: VersionFile, *, inline: bool = False) -> str:
         params = {"inline": "1"} if inline else {}
         return url_for("lti.file_content", token=token, file_id=vf.id, **params)
 

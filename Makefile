@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 SWIFT_DIR ?= /tmp/kejian-swift
+OPENEDX_VENV ?= .venv-openedx
 NPM ?= npm
 
 .PHONY: install run demo test test-quick bench clean build assets translations
@@ -38,9 +39,11 @@ demo: install
 run: build demo
 	$(BIN)/kejian run --host $(HOST) --port $(PORT) --with-threads
 
-# The whole suite: SQLite and PostgreSQL, local disk, nanio and Swift's S3, tantivy.
+# The whole suite: SQLite and PostgreSQL, local disk, nanio and Swift's S3, tantivy,
+# and LTI launches from Open edX's consumer (in its own environment, OPENEDX_VENV).
 test: install build
 	KEJIAN_TEST_SWIFT_URL="$$(bash scripts/swift-s3.sh start $(SWIFT_DIR))" \
+	KEJIAN_TEST_OPENEDX_PYTHON="$$(bash scripts/openedx-venv.sh $(OPENEDX_VENV))" \
 	  $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider --durations=25
 
 # Without Swift: what a laptop without root can run.
@@ -51,4 +54,4 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache frontend/node_modules repo_app/static/vendor
+	rm -rf $(VENV) $(OPENEDX_VENV) instance .pytest_cache frontend/node_modules repo_app/static/vendor

@@ -283,3 +283,21 @@ def test_ids_past_the_integer_columns_are_404_not_500(api, client, world, big) -
         resp = client.get(path, headers=world.headers("cityadmin"))
         assert resp.status_code == 404, path
         assert resp.get_json()["error"]["code"] == "not_found"
+
+
+def test_health_names_a_schema_behind_the_migrations(app, client) -> None:
+    from sqlalchemy import text
+
+    from repo_app.extensions import db
+
+    assert client.get("/api/v1/health").get_json()["checks"]["database"] == "ok"
+    (head,) = db.session.scalars(text("SELECT version_num FROM alembic_version"))
+    db.session.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    db.session.commit()
+    try:
+        resp = client.get("/api/v1/health")
+        assert resp.status_code == 503
+        assert resp.get_json()["checks"]["database"] == "error: PendingMigrations"
+    finally:
+        db.session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
+        db.session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from flask import request
@@ -63,7 +64,7 @@ def health() -> tuple[dict[str, Any], int]:
     rt = runtime()
     checks: dict[str, str] = {}
     for name, probe in (
-        ("database", lambda: db.session.execute(text("SELECT 1"))),
+        ("database", _check_schema),
         ("storage", rt.store.check),
         ("search", rt.engine.check),
     ):
@@ -74,3 +75,25 @@ def health() -> tuple[dict[str, Any], int]:
             checks[name] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     return {"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503
+
+
+class PendingMigrations(Exception):
+    """The database is reachable but behind the code's migrations: run
+    ``kejian db upgrade``."""
+
+
+@cache
+def _migration_heads() -> frozenset[str]:
+    from alembic.script import ScriptDirectory
+
+    from repo_app import _migrations_dir
+
+    return frozenset(ScriptDirectory(_migrations_dir()).get_heads())
+
+
+def _check_schema() -> None:
+    # Reachable is not enough: code newer than the schema fails on the tables it
+    # changed, so health says so before the pages do.
+    found = frozenset(db.session.scalars(text("SELECT version_num FROM alembic_version")))
+    if found != _migration_heads():
+        raise PendingMigrations

@@ -301,3 +301,15 @@ def test_health_names_a_schema_behind_the_migrations(app, client) -> None:
     finally:
         db.session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
         db.session.commit()
+
+
+def test_changing_the_owner_school_is_refused_not_ignored(api, client, world) -> None:
+    rid = api.create("uploader1", title="本校")["id"]
+    before = client.get(f"/api/v1/resources/{rid}", headers=world.headers("uploader1")).get_json()
+    for who in ("uploader1", "cityadmin"):
+        resp = client.patch(f"/api/v1/resources/{rid}", json={"owner_org": "s2", "title": "改"},
+                            headers=world.headers(who))
+        assert resp.status_code == 422
+        assert "owner_org" in resp.get_json()["error"]["details"]["fields"]
+    after = client.get(f"/api/v1/resources/{rid}", headers=world.headers("uploader1")).get_json()
+    assert after["owner_org"] == before["owner_org"] and after["title"] == "本校"

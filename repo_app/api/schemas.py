@@ -16,6 +16,7 @@ from marshmallow import (
     post_load,
     pre_load,
     validate,
+    validates,
 )
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -114,6 +115,12 @@ class ResourceInSchema(StrictSchema):
 
 class ResourcePatchSchema(ResourceInSchema):
     title = fields.String(validate=[validate.Length(min=1, max=300), NO_CONTROLS])
+
+    @validates("owner_org")
+    def _owner_stays(self, value: Any, **_: Any) -> None:
+        # The owner is chosen when the resource is made; a change asked for here
+        # would otherwise be dropped without a word.
+        raise ValidationError("The owner school of a resource cannot be changed.")
 
 
 class PublishSchema(StrictSchema):

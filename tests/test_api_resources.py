@@ -313,3 +313,12 @@ def test_changing_the_owner_school_is_refused_not_ignored(api, client, world) ->
         assert "owner_org" in resp.get_json()["error"]["details"]["fields"]
     after = client.get(f"/api/v1/resources/{rid}", headers=world.headers("uploader1")).get_json()
     assert after["owner_org"] == before["owner_org"] and after["title"] == "本校"
+
+
+def test_the_list_refuses_filters_it_does_not_take(api, client, world) -> None:
+    api.create("uploader1", title="列表")
+    resp = client.get("/api/v1/resources?subject=math", headers=world.headers("uploader1"))
+    assert resp.status_code == 422
+    assert "subject" in resp.get_json()["error"]["details"]["fields"]
+    resp = client.get("/api/v1/resources?mine=true&page=1", headers=world.headers("uploader1"))
+    assert resp.status_code == 200 and resp.get_json()["total"] == 1

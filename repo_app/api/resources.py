@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 from sqlalchemy import func, select
 
 from repo_app.api.schemas import (
@@ -34,7 +35,7 @@ def _commit() -> None:
 
 @blp.route("/resources")
 class ResourceCollection(MethodView):
-    @blp.arguments(ResourceListArgs, location="query")
+    @blp.arguments(ResourceListArgs, location="query", unknown=RAISE)
     @blp.response(200, ResourcePageSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the resources the caller may see, newest change first."""

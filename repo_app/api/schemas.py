@@ -219,8 +219,8 @@ class ResourceOutSchema(ResourceSummarySchema):
 
 
 class ResourceListArgs(Schema):
-    class Meta:
-        unknown = EXCLUDE
+    """Query of ``GET /resources``, read with ``unknown=RAISE``: a filter it does not
+    take (``subject``: that is ``GET /search``) is refused rather than ignored."""
 
     owner_org = fields.String()
     status = fields.String(validate=validate.OneOf(["draft", "pending", "published", "withdrawn"]))

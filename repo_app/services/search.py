@@ -131,14 +131,16 @@ def _known_values(name: str, values: Sequence[str]) -> set[str]:
         return {str(chapter) for chapter in found}
 
     # No code holds a control character, and PostgreSQL cannot compare a NUL.
-    printable = [value for value in values if value.isprintable()]
+    printable = {value for value in values if value.isprintable()}
     if not printable:
         return set()
-    query = select(Organisation.code).where(Organisation.code.in_(printable))
+    orgs = _org_names().get(printable)
     kind = _ORG_FACET_KINDS[name]
-    if kind is not None:
-        query = query.where(Organisation.kind == kind)
-    return set(db.session.scalars(query))
+    return {
+        code
+        for code in printable
+        if code in orgs and (kind is None or orgs[code][1] is kind)
+    }
 
 
 def search(
@@ -436,37 +438,52 @@ _HIT_ROWS = (
 
 
 class _OrgNames:
-    """Organisation code -> name, kept for a short while per process.
+    """Organisation code -> (name, kind), kept for a short while per process.
 
-    Facet labels need the names of up to a few hundred schools on every search;
-    organisations change rarely, so a rename shows within :attr:`TTL` seconds.
+    Facet labels need the names of up to a few hundred schools on every search, and
+    organisation filters their kinds; organisations change rarely, so a rename shows
+    within :attr:`TTL` seconds. A code it does not hold reloads it at once.
     """
 
     TTL = 30.0
 
     def __init__(self) -> None:
+        self._orgs: dict[str, tuple[str, OrgKind]] = {}
         self._names: dict[str, str] = {}
         self._loaded = 0.0
         self._lock = threading.Lock()
 
-    def get(self, codes: set[str]) -> dict[str, str]:
+    def get(self, codes: set[str]) -> dict[str, tuple[str, OrgKind]]:
+        """Every organisation, loaded again when old or without one of *codes*."""
         now = time.monotonic()
-        stale = now - self._loaded > self.TTL or not codes <= self._names.keys()
+        stale = now - self._loaded > self.TTL or not codes <= self._orgs.keys()
         if stale:
-            rows = db.session.execute(select(Organisation.code, Organisation.name)).all()
+            rows = db.session.execute(
+                select(Organisation.code, Organisation.name, Organisation.kind)
+            ).all()
             with self._lock:
-                self._names = dict(rows)  # type: ignore[arg-type]
+                self._orgs = {code: (name, kind) for code, name, kind in rows}
+                self._names = {code: name for code, name, _ in rows}
                 self._loaded = now
+        return self._orgs
+
+    def names(self, codes: set[str]) -> dict[str, str]:
+        """Code -> name of every organisation (see :meth:`get`)."""
+        self.get(codes)
         return self._names
+
+
+def _org_names() -> _OrgNames:
+    cache = current_app.extensions.get("kejian.org_names")
+    if cache is None:
+        cache = current_app.extensions.setdefault("kejian.org_names", _OrgNames())
+    return cache  # type: ignore[no-any-return]
 
 
 def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict[str, Any]]]:
     vocab = runtime().vocab
     org_codes = {v for name in ORG_FACETS for v, _ in facets.get(name, [])}
-    cache = current_app.extensions.get("kejian.org_names")
-    if cache is None:
-        cache = current_app.extensions.setdefault("kejian.org_names", _OrgNames())
-    names = cache.get(org_codes) if org_codes else {}
+    names = _org_names().names(org_codes) if org_codes else {}
     labelled: dict[str, list[dict[str, Any]]] = {}
     for name, values in facets.items():
         kind = FIELD_KINDS.get(name)

@@ -322,3 +322,7 @@ def test_the_list_refuses_filters_it_does_not_take(api, client, world) -> None:
     assert "subject" in resp.get_json()["error"]["details"]["fields"]
     resp = client.get("/api/v1/resources?mine=true&page=1", headers=world.headers("uploader1"))
     assert resp.status_code == 200 and resp.get_json()["total"] == 1
+    resp = client.get("/api/v1/resources?owner_org=s9", headers=world.headers("uploader1"))
+    assert resp.status_code == 422 and "s9" in resp.get_json()["error"]["message"]
+    resp = client.get("/api/v1/resources?owner_org=s1", headers=world.headers("uploader1"))
+    assert resp.status_code == 200 and resp.get_json()["total"] == 1

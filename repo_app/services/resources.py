@@ -112,9 +112,13 @@ def list_query(principal: Principal, *, owner_org: str | None = None,
                status: str | None = None, mine: bool = False) -> Select[tuple[Resource]]:
     query = select(Resource).where(visible_clause(principal))
     if owner_org:
-        query = query.join(Organisation, Resource.owner_org_id == Organisation.id).where(
-            Organisation.code == owner_org
-        )
+        org_id = db.session.scalar(select(Organisation.id).where(Organisation.code == owner_org))
+        if org_id is None:
+            # As search does: a code that names nothing is a mistake, not an empty list.
+            raise ValidationError(
+                f"Unknown organisation {owner_org!r}.", details={"field": "owner_org"}
+            )
+        query = query.where(Resource.owner_org_id == org_id)
     if status:
         query = query.where(Resource.status == Status(status))
     if mine and principal.user_id is not None:

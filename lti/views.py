@@ -420,6 +420,32 @@ def _picker_preview(
     }
 
 
+@bp.get("/picker/<token>/suggest")
+def picker_suggest(token: str) -> tuple[Response, int] | Response:
+    """Titles the registration's organisation may see that complete ``q``, for the
+    picker's search box: the API's suggestions, as that organisation, not as the
+    anonymous visitor the API would take the teacher's browser for."""
+    from repo_app.services import search as search_service
+
+    launch = _deep_link_launch(token)
+    reg = launch.registration
+    assert reg.org is not None
+    try:
+        limit = int(request.args.get("limit", "10"))
+        titles = search_service.suggest(
+            services.org_principal(reg.org), request.args.get("q", ""), limit
+        )
+    except ValueError:
+        return _json_error("limit must be a whole number.")
+    except BadRequest as exc:
+        return _json_error(exc.message)
+    return jsonify(suggestions=titles)
+
+
+def _json_error(message: str) -> tuple[Response, int]:
+    return jsonify(error={"code": "bad_request", "message": message}), 400
+
+
 @bp.route(
     "/picker/<token>/files/<int:resource_id>/<int:file_id>", methods=["GET", "HEAD"]
 )

@@ -115,6 +115,33 @@ def test_the_picker_fits_360_px_and_keeps_a_choice_across_pages(
     assert [i["custom"]["resource_id"] for i in items] == [first_id, second_id]
 
 
+def test_a_suggestion_chosen_in_the_picker_searches_and_adds_nothing(
+    app,
+    kejian: str,
+    platform: Platform,
+    browser: Browser,
+    pool: Pool,
+    frame: tuple[Any, list[str]],
+) -> None:
+    register(app, platform, "s1")
+    picker = launch(browser, platform, deep_linking())
+    context, _ = frame
+    context.add_cookies(cookies_of(browser, kejian))
+    page = context.new_page()
+    page.goto(picker.url)
+
+    page.locator("#q").press_sequentially("qsgx")
+    option = page.get_by_role("option", name=pool.title(pool.city))
+    option.wait_for()
+    option.dispatch_event("mousedown")
+    page.wait_for_url("**q=**")
+    # Still the picker, searching for the title; nothing went to the course.
+    assert "/lti/picker/" in page.url
+    assert page.locator("#q").input_value() == pool.title(pool.city)
+    assert page.locator("li.hit input[name=resource]").count() == 1
+    assert not platform.returned
+
+
 def test_a_launched_pdf_is_drawn_by_pdfjs_in_the_frame(
     app, api, kejian: str, platform: Platform, browser: Browser, frame: Any
 ) -> None:

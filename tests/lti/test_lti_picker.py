@@ -4,7 +4,7 @@ what the registration's organisation may see, driven over HTTP by the platform."
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import lxml.html
 import pytest
@@ -183,3 +183,32 @@ def test_a_preview_of_another_schools_private_resource_is_refused(
     answer = browser.get(f"{picker.url}/files/{pool.public}/{file_id}")
     assert answer.status_code == 404
     assert "二中期中试卷" not in answer.text
+
+
+def test_suggestions_in_the_picker_are_what_the_organisation_may_see(
+    app, kejian: str, platform: Platform, browser: Browser, pool: Pool
+) -> None:
+    register(app, platform, "s1")
+    picker = launch(browser, platform, deep_linking())
+    doc = lxml.html.fromstring(picker.text, base_url=picker.url)
+    doc.make_links_absolute()
+    box = doc.get_element_by_id("q")
+    suggest = urljoin(picker.url, box.get("data-suggest"))
+    assert urlsplit(suggest).path.startswith("/lti/picker/")
+
+    def titles(q: str, **extra: str) -> requests.Response:
+        return browser.get(suggest, params={"q": q, **extra})
+
+    # 校本 is in both schools' own titles: s1's registration is offered only s1's.
+    found = titles("校本")
+    assert found.status_code == 200
+    assert found.json() == {"suggestions": [pool.title(pool.s1_school)]}
+    # Pinyin initials, as on the search page: 全市共享课件 is qsgxkj.
+    assert titles("qsgx").json() == {"suggestions": [pool.title(pool.city)]}
+
+    refused = titles("校本", limit="many")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"]
+    assert titles("").status_code == 400
+    # Without the tool's cookie, the token alone opens nothing.
+    assert Browser().get(suggest, params={"q": "校本"}).status_code in (401, 403)

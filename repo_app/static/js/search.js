@@ -88,8 +88,13 @@
     function pick(title) {
       input.value = title;
       close();
+      // The box's own button, whose formaction may differ from the form's (the
+      // LMS picker's form posts its choices; its search button searches).
+      var button = input.form.querySelector(".search-row button[type=submit]");
       if (input.form.requestSubmit) {
-        input.form.requestSubmit();
+        input.form.requestSubmit(button);
+      } else if (button) {
+        button.click();
       } else {
         input.form.submit();
       }

@@ -69,6 +69,20 @@ def cookies_of(browser: Browser, kejian: str) -> list[dict[str, str]]:
     ]
 
 
+def open_picker(
+    app: Any, kejian: str, platform: Platform, browser: Browser, context: Any
+) -> Any:
+    """s1's teacher's picker in Chromium. The launch runs through the platform as
+    elsewhere; the page it ends on opens in Chromium with the tool's cookie, as it
+    would inside the LMS's frame."""
+    register(app, platform, "s1")
+    picker = launch(browser, platform, deep_linking())
+    context.add_cookies(cookies_of(browser, kejian))
+    page = context.new_page()
+    page.goto(picker.url)
+    return page
+
+
 def test_the_picker_fits_360_px_and_keeps_a_choice_across_pages(
     app,
     kejian: str,
@@ -79,14 +93,7 @@ def test_the_picker_fits_360_px_and_keeps_a_choice_across_pages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(views, "PICKER_PAGE", 2)
-    register(app, platform, "s1")
-    # The launch runs through the platform as elsewhere; the page it ends on opens
-    # in Chromium with the tool's cookie, as it would inside the LMS's frame.
-    picker = launch(browser, platform, deep_linking())
-    context, _ = frame
-    context.add_cookies(cookies_of(browser, kejian))
-    page = context.new_page()
-    page.goto(picker.url)
+    page = open_picker(app, kejian, platform, browser, frame[0])
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
     # On a narrow screen the filters start folded, so that the results come first.
     assert not page.locator("#filters").evaluate("d => d.open")
@@ -123,13 +130,7 @@ def test_a_suggestion_chosen_in_the_picker_searches_and_adds_nothing(
     pool: Pool,
     frame: tuple[Any, list[str]],
 ) -> None:
-    register(app, platform, "s1")
-    picker = launch(browser, platform, deep_linking())
-    context, _ = frame
-    context.add_cookies(cookies_of(browser, kejian))
-    page = context.new_page()
-    page.goto(picker.url)
-
+    page = open_picker(app, kejian, platform, browser, frame[0])
     page.locator("#q").press_sequentially("qsgx")
     option = page.get_by_role("option", name=pool.title(pool.city))
     option.wait_for()

@@ -16,7 +16,7 @@ from lti.errors import LtiProblem
 from lti.models import DeploymentPolicy, Launch, Registration, RegistrationStatus
 from repo_app.errors import KejianError
 from repo_app.extensions import db
-from repo_app.models import Organisation
+from repo_app.models import Organisation, parse_id
 
 
 def _fail(message: str) -> NoReturn:
@@ -27,7 +27,8 @@ def _fail(message: str) -> NoReturn:
 
 def _registration(ref: str) -> Registration:
     """A registration by id, or by client id when that is unique."""
-    row = db.session.get(Registration, int(ref)) if ref.isdigit() else None
+    number = parse_id(ref)
+    row = db.session.get(Registration, number) if number is not None else None
     if row is None:
         rows = list(
             db.session.scalars(

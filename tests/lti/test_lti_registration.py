@@ -81,6 +81,9 @@ def test_cli_register_list_disable_approve_and_rotate(app, platform: Platform, w
     assert "disabled" in cli(app, "lti", "list").output
     assert cli(app, "lti", "approve", "c1", "--org", "nowhere").exit_code == 1
     assert cli(app, "lti", "approve", "999", "--org", "s1").exit_code == 1
+    # An id past what the database holds is no registration either, not a crash.
+    huge = cli(app, "lti", "disable", "99999999999999999999")
+    assert huge.exit_code == 1 and "no registration" in huge.output
     assert cli(app, "lti", "register", *args[2:8], "--org", "s1").exit_code == 1
 
     first = cli(app, "lti", "rotate-key").output

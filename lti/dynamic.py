@@ -11,17 +11,21 @@ that a Kejian administrator approves and binds to an organisation
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
-from flask import request, url_for
+from flask import current_app, request, url_for
 from pylti1p3.dynamic_registration import DynamicRegistration
 from pylti1p3.exception import LtiException
 from sqlalchemy import select
 
 from lti.errors import LtiProblem
 from lti.models import Deployment, Registration, RegistrationStatus
+from lti.settings import parse_network
 from repo_app.extensions import db
 
 log = logging.getLogger("kejian.lti")
@@ -37,6 +41,8 @@ class _TimeoutSession(requests.Session):
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", TIMEOUT)
+        # A redirect would lead past the check of the host (check_platform_url).
+        kwargs["allow_redirects"] = False
         return super().request(*args, **kwargs)
 
 
@@ -108,6 +114,7 @@ class ToolRegistrar(DynamicRegistration):
         :raises LtiProblem: when it cannot be read or lacks what registration needs.
         """
         url = self._configuration_url
+        check_platform_url(url)
         try:
             with self.get_request_session() as session:
                 resp = session.get(url)
@@ -136,6 +143,7 @@ class ToolRegistrar(DynamicRegistration):
                 f"The platform's OpenID configuration lacks {', '.join(missing)}.",
                 hint="The platform must support LTI Dynamic Registration 1.0.",
             )
+        check_platform_url(str(config["registration_endpoint"]))
         issuer = str(config["issuer"])
         if not url.startswith(issuer):
             # LTI-DR 3.5.1: the configuration must come from the issuer's own site.
@@ -185,6 +193,77 @@ class ToolRegistrar(DynamicRegistration):
         db.session.flush()
         self.registration = row
         return row
+
+
+def check_platform_url(url: str) -> None:
+    """Refuse a platform URL that Kejian must not fetch on a stranger's word.
+
+    Anyone may open ``/lti/register`` with any ``openid_configuration``, so its
+    host is checked before Kejian sends anything there. With
+    ``KEJIAN_LTI_REGISTRATION_HOSTS`` set, only the hosts, addresses and networks it
+    lists pass. Without it, a host passes when none of its addresses is one that no
+    platform has: loopback (Kejian's own services), link-local (a cloud's metadata
+    service), multicast, reserved or unspecified. Private networks pass: a school's
+    Moodle is often on the city's intranet.
+
+    :raises LtiProblem: naming the host and the setting that would let it in.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        raise LtiProblem(
+            f"The platform address {url!r} is not an http(s) URL.",
+            hint="Start the registration again from the platform.",
+        )
+    allowed = current_app.extensions["kejian.lti"].registration_hosts
+    if host.lower() in {name.lower() for name in allowed}:
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, ValueError):
+        raise LtiProblem(
+            f"The platform's host {host} cannot be found.",
+            hint="Kejian must be able to resolve and reach the platform's address.",
+        ) from None
+    addresses = {_address(info[4][0]) for info in found}
+    if allowed:
+        networks = [net for net in map(parse_network, allowed) if net is not None]
+        if not all(any(a in net for net in networks) for a in addresses):
+            raise LtiProblem(
+                f"The platform's host {host} is not one that "
+                "KEJIAN_LTI_REGISTRATION_HOSTS lets register.",
+                hint="Add it to KEJIAN_LTI_REGISTRATION_HOSTS on the Kejian server.",
+            )
+        return
+    barred = sorted(str(a) for a in addresses if _never_a_platform(a))
+    if barred:
+        raise LtiProblem(
+            f"Kejian does not contact {host} ({barred[0]}) on a registration "
+            "request: no platform is at a loopback or link-local address.",
+            hint="To register a platform there, list it in "
+            "KEJIAN_LTI_REGISTRATION_HOSTS on the Kejian server.",
+        )
+
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _address(text: str) -> _Address:
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def _never_a_platform(address: _Address) -> bool:
+    return (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
 
 
 def register_dynamically(openid_configuration: str, token: str | None) -> Registration:

@@ -6,6 +6,7 @@ win over the environment, which is how tests set them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,10 @@ class LtiSettings:
     frame_ancestors: str = "*"
     #: Largest form an LTI endpoint reads; an id_token is a few kilobytes.
     max_form_bytes: int = 64 * 1024
+    #: Hosts (names, addresses or networks) whose platforms may register by Dynamic
+    #: Registration; empty: any host but loopback, link-local and other addresses
+    #: no platform has (see :mod:`lti.dynamic`).
+    registration_hosts: tuple[str, ...] = ()
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -56,7 +61,15 @@ def load_lti_settings(env: Mapping[str, str]) -> LtiSettings:
             "KEJIAN_LTI_FRAME_ANCESTORS is a space-separated list of origins, got "
             f"{ancestors!r}"
         )
+    hosts = tuple(str(env.get("KEJIAN_LTI_REGISTRATION_HOSTS", "")).split())
+    for host in hosts:
+        if "/" in host and parse_network(host) is None:
+            raise SettingsError(
+                "KEJIAN_LTI_REGISTRATION_HOSTS lists host names, addresses and "
+                f"networks such as 10.0.0.0/8, got {host!r}"
+            )
     return LtiSettings(
+        registration_hosts=hosts,
         leeway_seconds=_int(env, "KEJIAN_LTI_LEEWAY_SECONDS", 60, 0, 600),
         trusted_proxies=_int(env, "KEJIAN_LTI_TRUSTED_PROXIES", 0, 0, 5),
         keyset_refetch_seconds=_int(
@@ -68,3 +81,11 @@ def load_lti_settings(env: Mapping[str, str]) -> LtiSettings:
         key_retire_days=_int(env, "KEJIAN_LTI_KEY_RETIRE_DAYS", 7, 1, 90),
         frame_ancestors=ancestors,
     )
+
+
+def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """*text* as an address or network (``10.0.0.0/8``), else ``None``."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None

@@ -124,10 +124,15 @@ class Browser:
         return self.last
 
 
+#: The test platforms are on 127.0.0.1, where Kejian sends nothing on a registration
+#: request unless told to (lti.dynamic.check_platform_url).
+LOOPBACK_PLATFORMS = {"KEJIAN_LTI_REGISTRATION_HOSTS": "127.0.0.1"}
+
+
 @pytest.fixture
 def lti_config() -> dict[str, str]:
     """``KEJIAN_LTI_*`` settings for the app; parametrize to change them."""
-    return {}
+    return dict(LOOPBACK_PLATFORMS)
 
 
 @pytest.fixture
@@ -298,7 +303,11 @@ def shared_kejian(
     base = load_settings(
         {"KEJIAN_HOME": str(home / "instance"), "KEJIAN_MAX_UPLOAD_MB": "64"}
     )
-    app = create_app(replace(base, database_url=url, demo_dir=None), TESTING=True)
+    app = create_app(
+        replace(base, database_url=url, demo_dir=None),
+        TESTING=True,
+        **LOOPBACK_PLATFORMS,
+    )
     with app.app_context():
         world = World()
         pool = make_pool(Api(app.test_client(), world))

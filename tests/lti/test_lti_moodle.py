@@ -73,6 +73,7 @@ class Moodle:
         self.client_id = secrets.token_urlsafe(10)
         self.type_id = 7
         self.received: list[dict[str, Any]] = []
+        self.configuration_reads = 0
         app = Flask("moodle")
         app.add_url_rule(
             "/moodle/mod/lti/openid-configuration.php", view_func=self._configuration
@@ -90,6 +91,7 @@ class Moodle:
         return self.wwwroot + "/mod/lti/openid-configuration.php"
 
     def _configuration(self) -> Response:
+        self.configuration_reads += 1
         root = self.wwwroot
         return jsonify(
             {
@@ -221,3 +223,45 @@ def test_a_refusal_by_moodle_is_explained_and_registers_nothing(
     assert "refused the registration (HTTP 401): Unauthorized" in page.text
     assert "Traceback" not in page.text
     assert json.loads(cli(app, "lti", "list", "--json").output) == []
+
+
+@pytest.mark.parametrize("lti_config", [{}])
+@pytest.mark.parametrize(
+    "address", ["loopback", "http://169.254.169.254/latest/meta-data/", "http://[::1]/"]
+)
+def test_a_registration_request_never_makes_kejian_fetch_internal_addresses(
+    app: Any, kejian: str, moodle: Moodle, address: str
+) -> None:
+    # Anyone may open the registration URL: without KEJIAN_LTI_REGISTRATION_HOSTS,
+    # Kejian refuses to contact loopback and link-local hosts on their word.
+    target = moodle.configuration_url if address == "loopback" else address
+    page = Browser().get(
+        f"{kejian}/lti/register?"
+        + urlencode({"openid_configuration": target, "registration_token": "t"})
+    )
+    assert page.status_code == 400
+    assert "KEJIAN_LTI_REGISTRATION_HOSTS" in page.text
+    assert moodle.configuration_reads == 0
+    assert json.loads(cli(app, "lti", "list", "--json").output) == []
+
+
+@pytest.mark.parametrize(
+    "lti_config", [{"KEJIAN_LTI_REGISTRATION_HOSTS": "10.0.0.0/8 moodle.example"}]
+)
+def test_only_the_listed_hosts_register_when_a_list_is_set(
+    app: Any, kejian: str, moodle: Moodle
+) -> None:
+    page = _register(kejian, moodle)
+    assert page.status_code == 400
+    assert "KEJIAN_LTI_REGISTRATION_HOSTS" in page.text
+    assert moodle.configuration_reads == 0
+
+
+def test_a_malformed_registration_host_list_stops_start_up() -> None:
+    from config.settings import SettingsError
+    from lti.settings import load_lti_settings
+
+    with pytest.raises(SettingsError, match="KEJIAN_LTI_REGISTRATION_HOSTS"):
+        load_lti_settings({"KEJIAN_LTI_REGISTRATION_HOSTS": "10.0.0.0/99"})
+    hosts = load_lti_settings({"KEJIAN_LTI_REGISTRATION_HOSTS": "a.example 10.1.0.0/16"})
+    assert hosts.registration_hosts == ("a.example", "10.1.0.0/16")

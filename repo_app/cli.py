@@ -34,11 +34,37 @@ def _create_app():  # type: ignore[no-untyped-def]
     from storage.errors import StorageError
 
     try:
-        return create_app()
+        app = create_app()
     except (SettingsError, StorageError, SearchEngineError) as exc:
         # One line naming the setting; no traceback for a configuration mistake.
         click.echo(f"kejian: {exc}", err=True)
         sys.exit(2)
+    if sys.argv[1:2] == ["run"]:
+        warn_of_pending_migrations(app)
+    return app
+
+
+def warn_of_pending_migrations(app: Any) -> bool:
+    """Say on standard error when the database is behind this version's migrations
+    (pages that read the changed tables fail until ``kejian db upgrade``); True
+    when it is."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from repo_app.api.meta import PendingMigrations, check_schema
+    from repo_app.extensions import db
+
+    with app.app_context():
+        try:
+            check_schema()
+            return False
+        except (PendingMigrations, SQLAlchemyError):
+            db.session.rollback()
+    click.echo(
+        "kejian: the database is behind this version of Kejian: run "
+        "'kejian db upgrade' first (until then pages that need the new tables fail).",
+        err=True,
+    )
+    return True
 
 
 def _fail(message: str) -> None:

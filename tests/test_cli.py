@@ -132,3 +132,22 @@ def test_demo_accounts_for_every_file(app, tmp_path: Path) -> None:
     result = _run(app, "demo", "--dir", str(folder))
     assert result.exit_code == 0, result.output
     assert "imported 1, duplicates 1, rejected 1, already there 0." in result.output
+
+
+def test_run_warns_of_a_database_behind_the_migrations(app, capsys) -> None:
+    from sqlalchemy import text
+
+    from repo_app.cli import warn_of_pending_migrations
+    from repo_app.extensions import db
+
+    assert warn_of_pending_migrations(app) is False
+    assert capsys.readouterr().err == ""
+    (head,) = db.session.scalars(text("SELECT version_num FROM alembic_version"))
+    db.session.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    db.session.commit()
+    try:
+        assert warn_of_pending_migrations(app) is True
+        assert "kejian db upgrade" in capsys.readouterr().err
+    finally:
+        db.session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
+        db.session.commit()

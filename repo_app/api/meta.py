@@ -64,7 +64,7 @@ def health() -> tuple[dict[str, Any], int]:
     rt = runtime()
     checks: dict[str, str] = {}
     for name, probe in (
-        ("database", _check_schema),
+        ("database", check_schema),
         ("storage", rt.store.check),
         ("search", rt.engine.check),
     ):
@@ -91,7 +91,7 @@ def _migration_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory(_migrations_dir()).get_heads())
 
 
-def _check_schema() -> None:
+def check_schema() -> None:
     # Reachable is not enough: code newer than the schema fails on the tables it
     # changed, so health says so before the pages do.
     found = frozenset(db.session.scalars(text("SELECT version_num FROM alembic_version")))

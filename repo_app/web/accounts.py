@@ -38,12 +38,23 @@ _KEPT_ON_LOGIN = ("next", "draft", "_flashes")
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response | str | tuple[str, int, dict[str, str]]:
     if current_user.is_authenticated:
         return redirect(pop_next(), code=303)
     form = LoginForm()
     if form.validate_on_submit():
-        user = _check_password(form)
+        key = login_key(form.username.data or "", request.remote_addr)
+        wait = failed_logins().blocked_for(key)
+        if wait:
+            minutes = math.ceil(wait / 60)
+            message = _(
+                "Too many failed attempts. Try again in %(num)d minutes.", num=minutes
+            )
+            form.fail("password", message)
+            # The page says why; the status and Retry-After say it to programs.
+            page = render_template("accounts/login.html", form=form)
+            return page, 429, {"Retry-After": str(math.ceil(wait))}
+        user = _check_password(form, key)
         if user is not None:
             _start_session(user)
             name = user.display_name or user.username
@@ -52,18 +63,9 @@ def login() -> Response | str:
     return render_template("accounts/login.html", form=form)
 
 
-def _check_password(form: LoginForm) -> User | None:
+def _check_password(form: LoginForm, key: str) -> User | None:
     """The user *form* names when its password is right; else None, with the reason
     next to the password field."""
-    key = login_key(form.username.data or "", request.remote_addr)
-    wait = failed_logins().blocked_for(key)
-    if wait:
-        minutes = math.ceil(wait / 60)
-        message = _(
-            "Too many failed attempts. Try again in %(num)d minutes.", num=minutes
-        )
-        form.fail("password", message)
-        return None
     user = accounts.authenticate(form.username.data or "", form.password.data or "")
     if user is None:
         failed_logins().failed(key)

@@ -200,8 +200,10 @@ def test_password_guessing_is_slowed_down(pages: Pages, world: Any) -> None:
     for _ in range(10):
         assert pages.login("teacher1", "guess").status_code == 200
     # The eleventh try is refused even with the right password ...
-    html = pages.login("teacher1").get_data(as_text=True)
-    assert "尝试失败次数过多" in html
+    refused = pages.login("teacher1")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
+    assert "尝试失败次数过多" in refused.get_data(as_text=True)
     assert signed_in_as(pages) == ""
     # ... while other people sign in as usual.
     assert pages.login("teacher2").status_code == 303

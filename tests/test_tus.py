@@ -243,6 +243,19 @@ def test_protocol_mistakes_are_refused(
     for odd in ("99999999999999999999", "²", "-1"):
         assert alice.create(10, filename="a.txt", resource=odd).status_code == 422
         assert alice.create(10, filename="a.txt", batch=odd).status_code == 422
+    # A key given twice: which file name was meant cannot be known.
+    twice = client.post(
+        "/api/v1/uploads",
+        headers={
+            **alice.headers,
+            "Upload-Length": "10",
+            "Upload-Metadata": metadata(filename="a.txt", resource=str(resource_id))
+            + ","
+            + metadata(filename="b.txt"),
+        },
+    )
+    assert twice.status_code == 422
+    assert "'filename' twice" in twice.get_json()["error"]["message"]
     # Anonymous visitors upload nothing.
     assert client.post("/api/v1/uploads", headers=TUS).status_code == 401
 

@@ -109,13 +109,18 @@ def part_path(upload_id: str) -> Path:
 def parse_metadata(header: str | None) -> dict[str, str]:
     """Decode ``Upload-Metadata``: comma-separated ``key base64value`` pairs.
 
-    :raises ValidationError: for a pair that is not base64 UTF-8.
+    :raises ValidationError: for a pair that is not base64 UTF-8, or a key given twice.
     """
     metadata: dict[str, str] = {}
     for pair in (header or "").split(","):
         key, _, value = pair.strip().partition(" ")
         if not key:
             continue
+        if key in metadata:
+            # tus 1.0: keys are unique; which of two values was meant is unknowable.
+            raise ValidationError(
+                f"Upload-Metadata names {key!r} twice.", details={"field": key}
+            )
         try:
             metadata[key] = base64.b64decode(value.strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):

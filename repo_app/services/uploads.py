@@ -85,7 +85,7 @@ def get_batch(principal: Principal, batch_id: int) -> UploadBatch:
     """*principal*'s batch *batch_id*; anyone else's does not exist for them."""
     batch = db.session.get(UploadBatch, batch_id)
     if batch is None or batch.user_id != principal.user_id:
-        raise NotFound(f"There is no upload {batch_id}.")
+        raise NotFound(f"There is no upload batch {batch_id} of yours.")
     return batch
 
 

@@ -335,3 +335,26 @@ def test_filter_values_must_name_something_the_field_holds(api) -> None:
         resp = api.search(None, **{name: value})
         assert resp.status_code == 200, (name, value, resp.get_json())
         assert resp.get_json()["total"] == 0
+
+
+def test_the_words_teachers_use_for_grades_and_editions_find_them(api) -> None:
+    # 初二 is what teachers call 八年级 and 部编版 what they call 统编版; the
+    # catalogue's "edition-publisher" spelling of 北师大版 must not make 北京 find it.
+    made = {}
+    for title, fields in [
+        ("浮力 课件", {"stage": "junior", "grade": "g8", "subject": "physics"}),
+        ("古诗 课件", {"edition": "moe-unified", "subject": "chinese"}),
+        ("函数 课件", {"edition": "bnup", "subject": "math"}),
+    ]:
+        rid = api.create("uploader1", title=title, **fields)["id"]
+        api.upload("uploader1", rid, "a.txt", title.encode())
+        api.publish("uploader1", rid, "school")
+        made[title] = rid
+
+    def found(q: str) -> list[int]:
+        return [hit["id"] for hit in api.search("teacher1", q=q).get_json()["hits"]]
+
+    assert found("初二 物理") == [made["浮力 课件"]]
+    assert found("部编版") == [made["古诗 课件"]]
+    assert found("北师大版") == [made["函数 课件"]]
+    assert found("北京") == []

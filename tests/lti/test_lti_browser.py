@@ -6,7 +6,6 @@ launched PDF's pages are drawn by pdf.js from the file served through the launch
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from tests.lti.conftest import (
     register,
 )
 from tests.lti.platform import DL, Platform, deep_linking
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.web.conftest import debian_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -30,16 +29,9 @@ WIDTH = 360
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        found = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    # Named so: this package's ``browser`` fixture is the requests-based one.
+    with debian_chromium() as found:
         yield found
-        found.close()
 
 
 @pytest.fixture

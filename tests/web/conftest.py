@@ -29,6 +29,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -191,8 +192,9 @@ def live_server(
 # -- Chromium ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@contextmanager
+def debian_chromium() -> Iterator[Any]:
+    """Debian's headless Chromium under Playwright (which never downloads its own)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"{CHROMIUM} is missing: apt-get install chromium (as .ci/run does)"
@@ -205,6 +207,12 @@ def browser() -> Iterator[Any]:
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    with debian_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def build_document(resource: Any, vocab: Vocabularies, acl: list[str]) -> dict[s
         if code:
             term = vocab.term(kind, code)
             if term is not None:
-                labels.extend([term.zh, term.en, *_spoken_aliases(term)])
+                labels.extend([term.zh, term.en, *spoken_aliases(term)])
     for chapter in resource.chapters:
         labels.append(chapter.title)
     labels.extend(o.name for o in chain)
@@ -101,7 +101,7 @@ def build_document(resource: Any, vocab: Vocabularies, acl: list[str]) -> dict[s
     }
 
 
-def _spoken_aliases(term: Any) -> list[str]:
+def spoken_aliases(term: Any) -> list[str]:
     """The aliases of *term* that teachers type: 初二 for 八年级, 必修1 for 必修第一册,
     部编版 for 统编版. The catalogue's ``edition-publisher`` spellings are left out:
     a publisher's name (北京师范大学出版社) would make 北京 find every book it prints."""

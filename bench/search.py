@@ -23,7 +23,7 @@ that the machine's other work weighs on each alike:
 - the raw engine, in this process: ``engine.search(SearchQuery(...))`` with the
   access tokens and facets the service passes;
 - the search service, in this process: the principal from the token, the engine,
-  the database rows of the hits and the facet labels (no WSGI, no JSON);
+  the hits' rows and the facet labels (no WSGI, no JSON);
 - the whole app through Flask's test client (no HTTP);
 - the API over HTTP (gunicorn, one keep-alive connection per caller);
 
@@ -1051,7 +1051,7 @@ def conclusions(
     )
     print(
         f"  at p50: service above the engine {service['p50'] - raw['p50']:.2f} ms "
-        f"(token, database rows of the hits, facet labels); view and response "
+        f"(token, hit rows, facet labels); view and response "
         f"serialisation {in_app['p50'] - service['p50']:.2f} ms (test client - "
         f"service); HTTP and gunicorn {api['p50'] - in_app['p50']:.2f} ms (a trivial "
         f"endpoint takes {figures['trivial']['p50']:.2f} ms)"

@@ -41,7 +41,27 @@ def _create_app():  # type: ignore[no-untyped-def]
         sys.exit(2)
     if sys.argv[1:2] == ["run"]:
         warn_of_pending_migrations(app)
+        warn_of_outdated_index(app)
     return app
+
+
+def warn_of_outdated_index(app: Any) -> bool:
+    """Say on standard error when the search index was built by an older version
+    of Kejian (searches answer 503 until ``kejian reindex``); True when it was."""
+    from indexer.engines.base import IndexOutdated, SearchEngineError
+
+    try:
+        app.extensions["kejian"].engine.check()
+        return False
+    except IndexOutdated:
+        click.echo(
+            "kejian: the search index was built by an older version of Kejian: run "
+            "'kejian reindex' (until then searches answer 503).",
+            err=True,
+        )
+        return True
+    except SearchEngineError:
+        return False  # down rather than outdated: /api/v1/health tells
 
 
 def warn_of_pending_migrations(app: Any) -> bool:
@@ -508,6 +528,7 @@ def demo(demo_dir: Path | None) -> None:
     db.session.commit()
     click.echo(f"Demo city ready; users {', '.join(u for u, _, _ in DEMO_USERS)} "
                f"(password {DEMO_PASSWORD}).")
+    _rebuild_outdated_index()
 
     folder = demo_dir or runtime().settings.demo_dir
     if folder is None or not folder.is_dir():
@@ -529,6 +550,33 @@ def demo(demo_dir: Path | None) -> None:
     click.echo(f"Demo import from {folder}: imported {counts['imported']}, "
                f"duplicates {counts['duplicates']}, rejected {counts['rejected']}, "
                f"already there {counts['already']}.")
+
+
+def _rebuild_outdated_index() -> None:
+    """Rebuild the search index when an older version of Kejian built it, so that
+    ``make run`` after an upgrade serves searches again."""
+    from indexer.engines.base import IndexOutdated
+    from repo_app.runtime import runtime
+    from repo_app.services import indexing
+
+    try:
+        runtime().engine.check()
+        return
+    except IndexOutdated:
+        pass
+    from sqlalchemy import func, select
+
+    from repo_app.extensions import db
+    from repo_app.models import Resource
+
+    total = db.session.scalar(select(func.count()).select_from(Resource)) or 0
+    started = time.monotonic()
+    with _progress(total, "reindex", unit="resource") as bar:
+        done = indexing.reindex_all(progress=bar.update)
+    click.echo(
+        f"The search index had an older layout: rebuilt with {done} resources in "
+        f"{time.monotonic() - started:.1f} s."
+    )
 
 
 @commands.command("check-config")

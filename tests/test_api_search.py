@@ -358,3 +358,59 @@ def test_the_words_teachers_use_for_grades_and_editions_find_them(api) -> None:
     assert found("部编版") == [made["古诗 课件"]]
     assert found("北师大版") == [made["函数 课件"]]
     assert found("北京") == []
+
+
+def test_a_hit_shows_the_resource_as_its_latest_change_left_it(app, api, client, world) -> None:
+    rid = api.create("uploader1", title="杠杆原理", subject="physics", stage="junior")["id"]
+    api.upload("uploader1", rid, "lever.txt", "杠杆 支点 力臂".encode())
+    assert api.publish("cityadmin", rid, "public").status_code == 200
+    resp = client.patch(
+        f"/api/v1/resources/{rid}",
+        json={"title": "杠杆原理 复习", "resource_type": "exercises"},
+        headers=world.headers("uploader1"),
+    )
+    assert resp.status_code == 200, resp.get_json()
+    resource = client.get(f"/api/v1/resources/{rid}").get_json()
+
+    (hit,) = api.search(None, q="杠杆").get_json()["hits"]
+
+    assert hit["id"] == rid and hit["title"] == "杠杆原理 复习"
+    assert (hit["stage"], hit["subject"], hit["resource_type"]) == (
+        "junior",
+        "physics",
+        "exercises",
+    )
+    assert hit["owner_org"] == {
+        "code": "s1",
+        "name": "城东一中",
+        "kind": "school",
+        "locality": "urban",
+    }
+    changed = datetime.fromisoformat(resource["updated_at"]).replace(tzinfo=UTC)
+    assert datetime.fromisoformat(hit["updated_at"]) == changed.replace(microsecond=0)
+
+
+def test_a_page_of_results_reads_no_resource_rows(app, api, published) -> None:
+    """Hits are shown from the index: a results page costs the database nothing
+    per hit, whatever its size."""
+    from sqlalchemy import event
+
+    from repo_app.extensions import db
+
+    api.search(None, q="叶绿体")  # organisation names cached
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        body = api.search(None, q="叶绿体").get_json()
+        with_token = api.search("cityadmin", q="叶绿体").get_json()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert body["total"] == 1 and with_token["total"] == 5
+    assert not [s for s in statements if "resources" in s.lower()], statements

@@ -190,6 +190,29 @@ def test_an_index_of_an_older_layout_is_stale_until_the_fix_rebuilds_it(
     assert _ids(api, "teacher1", q="校本") == set(resources[:4])
 
 
+@ON_BOTH_ENGINES
+def test_after_an_upgrade_run_warns_and_demo_rebuilds_the_index(
+    app, api, resources, request, tmp_path, capsys
+) -> None:
+    from repo_app.cli import warn_of_outdated_index
+
+    assert warn_of_outdated_index(app) is False
+    assert capsys.readouterr().err == ""
+    _built_by_an_older_version(app, request)
+    assert api.search("teacher1", q="校本").status_code == 503
+
+    assert warn_of_outdated_index(app) is True
+    assert "kejian reindex" in capsys.readouterr().err
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    result = app.test_cli_runner().invoke(args=["demo", "--dir", str(empty)])
+
+    assert result.exit_code == 0, result.output
+    assert "older layout: rebuilt with 5 resources" in result.output
+    assert _ids(api, "teacher1", q="校本") == set(resources[:4])
+    assert warn_of_outdated_index(app) is False
+
+
 def test_text_report_names_the_differences_and_the_remedy(
     app, engine, resources
 ) -> None:

@@ -130,12 +130,21 @@ class SearchQuery:
     search_after: Sequence[Any] | None = None
 
 
+#: What a hit carries of its document, so that a page of results is shown from the
+#: index alone, as the index ranked it: the title, the codes shown beside it, the
+#: owner organisation's code and the date of the last change.
+SHOWN_FIELDS = ("title", "stage", "subject", "resource_type", "owner_org", "updated_at")
+
+
 @dataclass
 class Hit:
     id: str
     score: float
     #: Field -> snippet with matches wrapped in ``<em>``…``</em>``; the rest HTML-escaped.
     highlights: dict[str, str] = field(default_factory=dict)
+    #: The document's :data:`SHOWN_FIELDS`: text, or ``None`` where the document has
+    #: none; ``updated_at`` is an aware UTC datetime, to the second.
+    shown: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

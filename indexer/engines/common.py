@@ -17,6 +17,7 @@ from indexer import analysis
 from indexer.engines.base import (
     FACET_FIELDS,
     MAX_RESULT_WINDOW,
+    SHOWN_FIELDS,
     SORTS,
     QueryError,
     SearchQuery,
@@ -109,6 +110,21 @@ def utc_datetime(value: Any, name: str) -> dt.datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
+
+
+def shown(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A hit's :attr:`~indexer.engines.base.Hit.shown` from what its engine stored:
+    each field's first value, and the date as a UTC datetime to the second (the
+    precision both engines keep alike)."""
+    fields: dict[str, Any] = {}
+    for name in SHOWN_FIELDS:
+        value = stored.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        fields[name] = value if value != "" else None
+    moment = utc_datetime(fields["updated_at"], "updated_at")
+    fields["updated_at"] = moment.replace(microsecond=0) if moment else None
+    return fields
 
 
 def integer(value: Any, name: str) -> int:

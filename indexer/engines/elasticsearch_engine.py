@@ -57,6 +57,7 @@ from indexer.engines import common
 from indexer.engines.base import (
     ACL_ALL,
     FACET_FIELDS,
+    SHOWN_FIELDS,
     TEXT_FIELDS,
     Hit,
     IndexOutdated,
@@ -131,6 +132,8 @@ _SORTS: dict[str, list[dict[str, Any]]] = {
     "popular": [{"downloads": {"order": "desc", "missing": "_last"}}, {"id": "asc"}],
 }
 _HIGHLIGHT_SOURCE = ["title", "description", "text_src"]
+#: What a hit reads of ``_source``: its shown fields and the texts to highlight.
+_HIT_SOURCE = sorted({*SHOWN_FIELDS, *_HIGHLIGHT_SOURCE})
 #: Largest ``downloads`` a ``long`` field holds.
 _MAX_LONG = 2**63 - 1
 
@@ -1075,7 +1078,7 @@ class _SearchRequest:
             "size": self.query.limit,
             "from_": self.query.offset,
             "track_total_hits": True,
-            "source": _HIGHLIGHT_SOURCE if self._highlighting else False,
+            "source": _HIT_SOURCE if self._highlighting else list(SHOWN_FIELDS),
         }
         if filters:
             body["post_filter"] = {"bool": {"filter": list(filters.values())}}
@@ -1113,7 +1116,14 @@ class _SearchRequest:
                 "text": source.get("text_src"),
             }
             score = float(raw.get("_score") or 0.0) if self.sort == "relevance" else 0.0
-            hits.append(Hit(raw["_id"], score, common.highlights(highlighter, texts)))
+            hits.append(
+                Hit(
+                    raw["_id"],
+                    score,
+                    common.highlights(highlighter, texts),
+                    common.shown(source),
+                )
+            )
 
         aggregations = answer.get("aggregations", {})
         facets = {

@@ -65,6 +65,7 @@ from indexer.engines import common, tantivy_order
 from indexer.engines.base import (
     ACL_ALL,
     FACET_FIELDS,
+    SHOWN_FIELDS,
     TEXT_FIELDS,
     Hit,
     IndexOutdated,
@@ -79,8 +80,8 @@ from indexer.engines.base import (
 log = logging.getLogger("kejian.search")
 
 #: Bump when the schema or the analysis changes; an older index must be rebuilt.
-#: 4: the ``pinyin`` field.
-SCHEMA_VERSION = 4
+#: 4: the ``pinyin`` field. 5: the :data:`~indexer.engines.base.SHOWN_FIELDS` stored.
+SCHEMA_VERSION = 5
 MARKER_FILE = "kejian-index.json"
 
 #: Names inside the index directory (see the module's description of the layout).
@@ -116,6 +117,8 @@ _STORED_TEXT = {
     "text": "text_src",
 }
 _DATE_FIELDS = ("created_at", "updated_at")
+#: The shown fields stored as themselves (the title is read from ``title_src``).
+_SHOWN_STORED = tuple(name for name in SHOWN_FIELDS if name != "title")
 
 
 def build_schema() -> tantivy.Schema:
@@ -148,10 +151,14 @@ def build_schema() -> tantivy.Schema:
 
     for name in FACET_FIELDS:
         builder.add_text_field(
-            name, tokenizer_name="raw", index_option="basic", fast=True
+            name,
+            stored=name in SHOWN_FIELDS,
+            tokenizer_name="raw",
+            index_option="basic",
+            fast=True,
         )
     for name in _DATE_FIELDS:
-        builder.add_date_field(name, indexed=True, fast=True)
+        builder.add_date_field(name, stored=name in SHOWN_FIELDS, indexed=True, fast=True)
     builder.add_integer_field("downloads", indexed=True, fast=True)
 
     # Completion keys: what a title starts with, and every suffix of it.
@@ -796,17 +803,20 @@ class TantivyEngine(SearchEngine):
     ) -> Hit:
         stored = searcher.doc(entry.address)
         score = entry.value if sort == "relevance" and entry.value is not None else 0
-        hit = Hit(id=stored["id"][0], score=float(score))
-        if not highlighter:
-            return hit
-
         texts = {}
         for name, stored_name in _STORED_TEXT.items():
-            values = stored.get_all(stored_name)
-            if values:
-                texts[name] = bytes(values[0]).decode("utf-8", "replace")
-        hit.highlights.update(common.highlights(highlighter, texts))
-        return hit
+            if name == "title" or highlighter:
+                value = stored.get_first(stored_name)
+                if value is not None:
+                    texts[name] = bytes(value).decode("utf-8", "replace")
+        values = {name: stored.get_first(name) for name in _SHOWN_STORED}
+        values["title"] = texts.get("title")
+        return Hit(
+            id=stored.get_first("id"),
+            score=float(score),
+            highlights=common.highlights(highlighter, texts) if highlighter else {},
+            shown=common.shown(values),
+        )
 
     def _facet_counts(
         self,

@@ -2,7 +2,8 @@
 
 The query is validated here (sizes, facet names, sort, dates, cursors), the
 principal's access tokens are placed inside the engine query, and the engine's hits
-are joined with the database for display.
+are shown as the index holds them, with their owners' names from a short-lived cache
+of the organisations.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import threading
 import time
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from config.vocabularies import FIELD_KINDS
 from indexer.documents import MIME_GROUPS
@@ -32,7 +33,7 @@ from indexer.engines.base import (
 )
 from repo_app.errors import BadRequest, ServiceUnavailable
 from repo_app.extensions import db
-from repo_app.models import ChapterNode, Locality, Organisation, OrgKind, Resource
+from repo_app.models import ChapterNode, Locality, Organisation, OrgKind
 from repo_app.runtime import runtime
 from repo_app.security import Principal
 
@@ -139,7 +140,7 @@ def _known_values(name: str, values: Sequence[str]) -> set[str]:
     return {
         code
         for code in printable
-        if code in orgs and (kind is None or orgs[code][1] is kind)
+        if code in orgs and (kind is None or orgs[code].kind is kind)
     }
 
 
@@ -381,89 +382,81 @@ def _decode_cursor(token: str, fingerprint: str) -> tuple[list[Any], int]:
 
 
 def _hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
-    """The engine's hits with what the page shows of them, read from the database."""
-    ids = [int(h.id) for h in hits]
-    connection = db.session.connection()
-    rows = (
-        {row.id: row for row in connection.execute(_HIT_ROWS, {"ids": ids})}
-        if ids
-        else {}
-    )
+    """The engine's hits with what a results page shows of them.
+
+    The page is shown from the index, as the index ranked it (a resource changed a
+    moment ago shows as it was found), and the owner's name from the cached
+    organisations: a page of results costs no database query.
+    """
+    codes = {hit.shown.get("owner_org") for hit in hits} - {None}
+    orgs = _org_names().get(codes) if codes else {}
     shown = []
     for hit in hits:
-        row = rows.get(int(hit.id))
-        if row is None:  # deleted after the engine answered
-            continue
+        fields = hit.shown
+        code = fields.get("owner_org")
+        org = orgs.get(code) if code else None
+        updated = fields.get("updated_at")
         shown.append(
             {
-                "id": row.id,
-                "title": row.title,
+                "id": int(hit.id),
+                "title": fields.get("title") or "",
                 "score": hit.score,
                 "highlights": hit.highlights,
-                "subject": row.subject,
-                "stage": row.stage,
-                "resource_type": row.resource_type,
+                "subject": fields.get("subject"),
+                "stage": fields.get("stage"),
+                "resource_type": fields.get("resource_type"),
                 "owner_org": {
-                    "code": row.code,
-                    "name": row.name,
-                    "kind": row.kind.value,
-                    "locality": row.locality.value if row.locality else None,
+                    "code": code,
+                    "name": org.name if org else code,
+                    "kind": org.kind.value if org else None,
+                    "locality": org.locality.value if org and org.locality else None,
                 },
-                "updated_at": row.updated_at.isoformat(),
+                "updated_at": updated.isoformat() if updated else None,
             }
         )
     return shown
 
 
-#: Only the columns a hit shows, without building ORM objects: at 20 hits a page this
-#: is most of what the service adds to the engine's time. Built once, with the ids as
-#: one expanding parameter, so its compiled form is cached, and run on the session's
-#: connection, which skips the ORM's result processing.
-_HIT_ROWS = (
-    select(
-        Resource.id,
-        Resource.title,
-        Resource.subject,
-        Resource.stage,
-        Resource.resource_type,
-        Resource.updated_at,
-        Organisation.code,
-        Organisation.name,
-        Organisation.kind,
-        Organisation.locality,
-    )
-    .join(Organisation, Resource.owner_org_id == Organisation.id)
-    .where(Resource.id.in_(bindparam("ids", expanding=True)))
-)
+class _Org(NamedTuple):
+    name: str
+    kind: OrgKind
+    locality: Locality | None
 
 
 class _OrgNames:
-    """Organisation code -> (name, kind), kept for a short while per process.
+    """Organisation code -> name, kind and locality, kept for a short while per
+    process.
 
-    Facet labels need the names of up to a few hundred schools on every search, and
-    organisation filters their kinds; organisations change rarely, so a rename shows
-    within :attr:`TTL` seconds. A code it does not hold reloads it at once.
+    Hits and facet labels need the names of up to a few hundred schools on every
+    search, and organisation filters their kinds; organisations change rarely, so a
+    rename shows within :attr:`TTL` seconds. A code it does not hold reloads it at
+    once.
     """
 
     TTL = 30.0
 
     def __init__(self) -> None:
-        self._orgs: dict[str, tuple[str, OrgKind]] = {}
+        self._orgs: dict[str, _Org] = {}
         self._names: dict[str, str] = {}
         self._loaded = 0.0
         self._lock = threading.Lock()
 
-    def get(self, codes: set[str]) -> dict[str, tuple[str, OrgKind]]:
+    def get(self, codes: set[str]) -> dict[str, _Org]:
         """Every organisation, loaded again when old or without one of *codes*."""
         now = time.monotonic()
         stale = now - self._loaded > self.TTL or not codes <= self._orgs.keys()
         if stale:
             rows = db.session.execute(
-                select(Organisation.code, Organisation.name, Organisation.kind)
+                select(
+                    Organisation.code,
+                    Organisation.name,
+                    Organisation.kind,
+                    Organisation.locality,
+                )
             ).all()
             with self._lock:
-                self._orgs = {code: (name, kind) for code, name, kind in rows}
-                self._names = {code: name for code, name, _ in rows}
+                self._orgs = {row.code: _Org(*row[1:]) for row in rows}
+                self._names = {row.code: row.name for row in rows}
                 self._loaded = now
         return self._orgs
 

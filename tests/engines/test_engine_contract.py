@@ -547,6 +547,49 @@ def test_deepest_allowed_page_runs(engine: SearchEngine) -> None:
     assert engine.search(SearchQuery(offset=9_990, limit=10)).hits == []
 
 
+# ----------------------------------------------------------------- shown fields
+
+
+@pytest.mark.parametrize("words", ["浮力", ""], ids=["words", "browsing"])
+@pytest.mark.parametrize("highlight", [True, False], ids=["highlighted", "plain"])
+def test_hits_carry_what_a_results_page_shows(
+    engine: SearchEngine, make_doc: MakeDoc, words: str, highlight: bool
+) -> None:
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    engine.index(
+        [
+            make_doc(
+                "a",
+                title="<b>浮力</b> 的计算",
+                stage="senior",
+                subject="physics",
+                resource_type="courseware",
+                owner_org="s2",
+                updated_at=dt.datetime(2024, 3, 1, 8, 30, 15, 654321, tzinfo=beijing),
+            ),
+            make_doc("b", title="浮力 实验", stage=None, subject=None, updated_at=None),
+        ]
+    )
+
+    hits = engine.search(
+        SearchQuery(text=words, sort="popular", highlight=highlight)
+    ).hits
+
+    shown = {hit.id: hit.shown for hit in hits}
+    assert shown["a"] == {
+        "title": "<b>浮力</b> 的计算",
+        "stage": "senior",
+        "subject": "physics",
+        "resource_type": "courseware",
+        "owner_org": "s2",
+        # In UTC, to the second: what both engines keep alike.
+        "updated_at": dt.datetime(2024, 3, 1, 0, 30, 15, tzinfo=dt.UTC),
+    }
+    assert shown["b"]["title"] == "浮力 实验"
+    assert shown["b"]["stage"] is None and shown["b"]["subject"] is None
+    assert shown["b"]["updated_at"] is None
+
+
 # ----------------------------------------------------------------- highlights
 
 

@@ -176,13 +176,22 @@ class Synonyms:
 
     A group member may be a CJK word, one or more Latin words, or a mix. In a query,
     the longest member found is replaced by the choice of every member of its group.
+
+    Some terms name a kind of material rather than a topic (``课件``, ``微课``,
+    ``试卷``): their groups are *kinds*. A teacher who types ``浮力 PPT`` wants slides
+    on buoyancy first, and the other material on buoyancy after them rather than
+    nothing else; see :attr:`Part.kind`.
     """
 
-    def __init__(self, groups: Iterable[Iterable[str]]) -> None:
+    def __init__(
+        self, groups: Iterable[Iterable[str]], kinds: Iterable[str] = ()
+    ) -> None:
         self._lookup: dict[tuple[str, ...], int] = {}
         self._groups: list[tuple[tuple[str, ...], ...]] = []
+        self._kinds: set[int] = set()
         self.max_atoms = 0
-        for members in groups:
+        kind_terms = list(kinds)
+        for members in [*groups, *([term] for term in kind_terms)]:
             alternatives: list[tuple[str, ...]] = []
             keys: list[tuple[str, ...]] = []
             for member in members:
@@ -190,21 +199,33 @@ class Synonyms:
                 key = tuple(atom for atom, _ in _atoms(member))
                 if not member_tokens or member_tokens in alternatives:
                     continue
+                if len(members) == 1 and key in self._lookup:
+                    continue  # a kind already in a group
                 alternatives.append(member_tokens)
                 keys.append(key)
-            if len(alternatives) < 2:
+            # A group needs two members; a kind may stand alone.
+            if len(alternatives) < (1 if len(members) == 1 else 2):
                 continue
             group_id = len(self._groups)
             self._groups.append(tuple(alternatives))
             for key in keys:
                 self._lookup.setdefault(key, group_id)
                 self.max_atoms = max(self.max_atoms, len(key))
+        for term in kind_terms:
+            group = self._lookup.get(tuple(atom for atom, _ in _atoms(term)))
+            if group is not None:
+                self._kinds.add(group)
 
     @classmethod
     def load(cls, path: Path) -> Synonyms:
-        """Read a JSON file whose ``groups`` key holds lists of equivalent terms."""
+        """Read a JSON file whose ``groups`` key holds lists of equivalent terms and
+        whose ``kinds`` key lists the terms that name a kind of material."""
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(data["groups"])
+        return cls(data["groups"], data.get("kinds", ()))
+
+    def is_kind(self, group: int) -> bool:
+        """Whether the group names a kind of material (see the class docstring)."""
+        return group in self._kinds
 
     def match(self, atoms: Sequence[str], start: int) -> tuple[int, int] | None:
         """The longest member starting at ``atoms[start]``: (atom count, group)."""
@@ -243,20 +264,37 @@ class Part:
     #: A Latin word and the edits a term may be away from it (see
     #: :func:`fuzziness`): ``theorm`` finds ``theorem``.
     fuzzy: tuple[str, int] | None = None
+    #: The part names a kind of material (``课件``): beside other parts it ranks
+    #: what matches it first without excluding the rest (see
+    #: :attr:`QueryPlan.required`).
+    kind: bool = False
 
 
 @dataclass(frozen=True)
 class QueryPlan:
     """What a query text asks for, independent of any engine.
 
-    Every part must match (AND); when that finds nothing, engines may retry with any
-    part (OR). A CJK run without synonyms is one part that needs all its bigrams,
+    Every :attr:`required` part must match (AND) and the :attr:`optional` ones add
+    to the score; when that finds nothing, engines may retry with any part (OR). A CJK run without synonyms is one part that needs all its bigrams,
     so ``二次函数`` finds documents containing ``二次``, ``次函`` and ``函数``.
     """
 
     parts: tuple[Part, ...]
     #: Bigram sequences of the query's longer CJK runs, for a phrase boost.
     phrases: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def required(self) -> tuple[Part, ...]:
+        """The parts a document must match when every part should: all but those
+        naming a kind of material, unless the query names nothing else."""
+        topical = tuple(part for part in self.parts if not part.kind)
+        return topical or self.parts
+
+    @property
+    def optional(self) -> tuple[Part, ...]:
+        """The parts that only rank: those not :attr:`required`."""
+        required = self.required
+        return tuple(part for part in self.parts if part not in required)
 
     @property
     def tokens(self) -> frozenset[str]:
@@ -323,7 +361,9 @@ def plan_query(text: str, synonyms: Synonyms | None = None) -> QueryPlan:
         if synonyms is not None and (found := synonyms.match(texts, i)) is not None:
             flush()
             size, group = found
-            parts.append(Part(synonyms.alternatives(group)))
+            parts.append(
+                Part(synonyms.alternatives(group), kind=synonyms.is_kind(group))
+            )
             i += size
             continue
 

@@ -963,7 +963,12 @@ class TantivyEngine(SearchEngine):
         if plan:
             parts = [self._part_query(part) for part in plan.parts]
             if conjunction:
-                text = tantivy.Query.boolean_query([(Occur.Must, q) for q in parts])
+                text = tantivy.Query.boolean_query(
+                    [
+                        (Occur.Must if part in plan.required else Occur.Should, q)
+                        for part, q in zip(plan.parts, parts, strict=True)
+                    ]
+                )
             else:
                 text = tantivy.Query.boolean_query(
                     [(Occur.Should, q) for q in parts], minimum_number_should_match=1

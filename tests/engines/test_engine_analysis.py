@@ -115,6 +115,21 @@ def test_multi_word_synonyms_match_whole_words() -> None:
     )
 
 
+def test_a_kind_of_material_beside_a_topic_only_ranks() -> None:
+    synonyms = Synonyms([["课件", "PPT"], ["数学", "math"]], kinds=["课件", "素材"])
+
+    plan = plan_query("浮力 PPT", synonyms)
+    assert [part.kind for part in plan.parts] == [False, True]
+    assert plan.required == plan.parts[:1] and plan.optional == plan.parts[1:]
+    # Alone, or beside nothing but kinds, every part is required.
+    for text in ("课件", "课件 素材"):
+        plan = plan_query(text, synonyms)
+        assert plan.required == plan.parts and plan.optional == ()
+    # A kind outside every group stands alone; topics are no kinds.
+    assert plan_query("素材", synonyms).parts == (Part((("素材",),), kind=True),)
+    assert not plan_query("数学", synonyms).parts[0].kind
+
+
 def test_the_shipped_synonyms_load() -> None:
     plan = plan_query("课件", default_synonyms())
 

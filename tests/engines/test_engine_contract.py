@@ -159,9 +159,30 @@ def test_synonyms_widen_a_query(engine: SearchEngine, make_doc: MakeDoc) -> None
     )
 
     assert sorted(found(engine, "课件")) == ["ppt", "slides"]
-    assert sorted(found(engine, "分数 课件")) == ["ppt", "slides"]
     assert found(engine, "教案") == ["plan"]
     assert sorted(found(engine, "ppt")) == ["ppt", "slides"]
+
+
+def test_a_word_naming_a_kind_of_material_ranks_it_first_and_keeps_the_rest(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("ppt", title="PPT 分数的加法"),
+            make_doc("slides", title="分数的加法 幻灯片"),
+            make_doc("plan", title="分数的加法 教学设计"),
+            make_doc("other-topic", title="小数的乘法 课件"),
+        ]
+    )
+
+    # Slides on fractions first, then the other material on fractions; slides on
+    # another topic are not what was asked for.
+    ranked = found(engine, "分数 课件")
+    assert sorted(ranked[:2]) == ["ppt", "slides"] and ranked[2:] == ["plan"]
+    ranked = found(engine, "分数的加法 PPT")
+    assert sorted(ranked[:2]) == ["ppt", "slides"] and ranked[2:] == ["plan"]
+    # Alone, a kind has to match.
+    assert sorted(found(engine, "课件")) == ["other-topic", "ppt", "slides"]
 
 
 def test_pinyin_of_a_title_in_its_labels_finds_it(

@@ -1,7 +1,9 @@
 """Why an LTI request was refused, and what the platform's administrator should check.
 
 Every refusal is a :class:`LtiProblem`: a :class:`~repo_app.errors.KejianError` with a
-``hint`` for the administrator and the registration it concerns.
+``hint`` for the administrator and the registration it concerns, and a
+``summary`` in the page's language for the teacher or learner in front of it (the
+message and hint are technical, in English, for whoever reads the logs).
 :func:`problem_response` logs it with both and answers with a page that fits an LMS
 frame, or with Kejian's JSON error when the client asks for JSON. The pylti1p3
 exceptions are translated at the boundary by :func:`from_library`.
@@ -13,6 +15,7 @@ import logging
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, render_template
+from flask_babel import lazy_gettext as _l
 from pylti1p3.exception import (
     LtiException,
     LtiInvalidNonceException,
@@ -30,6 +33,8 @@ class LtiProblem(KejianError):
 
     status = 400
     code = "lti_bad_request"
+    #: What happened, for the person in front of the page, in its language.
+    summary = _l("The course platform sent a request Kejian cannot use.")
     #: What the administrator should check when the raiser gives no better hint.
     default_hint = (
         "Check how the platform is configured for Kejian ('kejian lti list')."
@@ -51,40 +56,51 @@ class LtiProblem(KejianError):
 class LtiForbidden(LtiProblem):
     status = 403
     code = "lti_forbidden"
+    summary = _l("This cannot be opened from here.")
 
 
 class LtiNotFound(LtiProblem):
     status = 404
     code = "lti_not_found"
+    summary = _l("What this link points to cannot be found, or is not shared here.")
 
 
 class LtiTooLarge(LtiProblem):
     status = 413
     code = "lti_too_large"
+    summary = _l("The course platform sent more than Kejian accepts.")
 
 
 class UnknownRegistration(LtiProblem):
     status = 400
     code = "lti_unknown_registration"
+    summary = _l("This course platform is not connected to Kejian yet.")
 
 
 class AmbiguousRegistration(LtiProblem):
     status = 400
     code = "lti_ambiguous_registration"
+    summary = _l("Kejian cannot tell which connection of this course platform is meant.")
 
 
 class RegistrationNotActive(LtiForbidden):
     code = "lti_registration_not_active"
+    summary = _l(
+        "This course platform's connection to Kejian is waiting for approval or "
+        "switched off."
+    )
 
 
 class UnknownDeployment(LtiForbidden):
     code = "lti_unknown_deployment"
+    summary = _l("This part of the course platform is not connected to Kejian.")
 
 
 class InvalidToken(LtiForbidden):
     """The id_token is malformed, unsigned, expired, misaddressed or replayed."""
 
     code = "lti_invalid_token"
+    summary = _l("This launch could not be verified: open it again from the course.")
     default_hint = (
         "Check the platform's registration of Kejian (client id, deployment id, "
         "keys) and its clock. Each launch is accepted once: launch again from the "
@@ -94,6 +110,7 @@ class InvalidToken(LtiForbidden):
 
 class KeySetProblem(LtiForbidden):
     code = "lti_key_set"
+    summary = _l("The course platform's signature on this launch cannot be checked.")
 
 
 class StateMissing(LtiProblem):

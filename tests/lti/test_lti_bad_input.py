@@ -7,9 +7,11 @@ and platform per database (:func:`tests.lti.conftest.shared_kejian`)."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import jwt
+import lxml.html
 import pytest
 import requests
 
@@ -110,8 +112,11 @@ def test_bad_id_tokens_are_refused_readably_and_change_nothing(
     page = browser.submit(form)
     assert page.status_code == status, page.text[:300]
     assert says in error_of(page)
-    # In the browser's language (Chinese without Accept-Language), with the hint.
+    # In the browser's language (Chinese without Accept-Language): what happened
+    # for the person in front of the page, the details for the administrator.
     assert "给管理员：" in page.text
+    summary = lxml.html.fromstring(page.text).get_element_by_id("summary")
+    assert re.search(r"[\u4e00-\u9fff]", summary.text_content())
     assert "LTI request refused" in caplog.text
     if status == 403:  # the registration was found, so the log names it
         assert f"client {platform.client_id}" in caplog.text

@@ -52,6 +52,7 @@ def test_the_picker_follows_the_launch_s_locale_over_the_browser_s(
     hidden = browser.get(first.url, params={"preview": str(pool.s2_school)})
     assert hidden.status_code == 404
     assert lang_of(hidden) == "en" and "Kejian cannot open this" in hidden.text
+    assert "What this link points to cannot be found" in hidden.text
 
     chinese = launch(
         browser_in("en"), platform, deep_linking(claims=speaking("zh-Hans-CN"))

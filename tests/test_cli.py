@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import CORPUS
+
 
 def _run(app, *args: str):  # type: ignore[no-untyped-def]
     return app.test_cli_runner().invoke(args=list(args))
@@ -151,3 +155,32 @@ def test_run_warns_of_a_database_behind_the_migrations(app, capsys) -> None:
     finally:
         db.session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
         db.session.commit()
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is missing")
+def test_imported_files_get_a_resource_type_of_the_vocabulary(app, tmp_path: Path) -> None:
+    _run(app, "org", "add", "c", "--name", "C", "--kind", "city")
+    paths = ["office/prs-notes.pptx", "media/rabbit320.mp4", "media/hopper.png",
+             "media/bear.mp3", "package/singlescobasic.zip"]
+    summary = json.loads(_run(app, "import", *(str(CORPUS / p) for p in paths), "--org", "c",
+                              "--visibility", "public", "--json").output)
+    assert summary["counts"]["imported"] == len(paths), summary
+
+    # Each kind of file is typed with a code that search's filter and words know.
+    client = app.test_client()
+    types = {}
+    for item in summary["imported"]:
+        resource = client.get(f"/api/v1/resources/{item['resource_id']}").get_json()
+        types[item["path"].split("/corpus/", 1)[1]] = resource["resource_type"]
+    assert types == {
+        "office/prs-notes.pptx": "courseware",
+        "media/rabbit320.mp4": "micro-lecture",
+        "media/hopper.png": "media-asset",
+        "media/bear.mp3": "media-asset",
+        "package/singlescobasic.zip": "course-package",
+    }
+    for code in set(types.values()):
+        resp = client.get(f"/api/v1/search?resource_type={code}")
+        assert resp.status_code == 200 and resp.get_json()["total"] >= 1, code
+    found = client.get("/api/v1/search?q=微课").get_json()
+    assert [hit["resource_type"] for hit in found["hits"]][:1] == ["micro-lecture"]

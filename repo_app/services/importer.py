@@ -34,12 +34,14 @@ log = logging.getLogger("kejian.import")
 #: import without paying a commit of the index for every file.
 INDEX_EVERY = 25
 
+#: The resource type (a code of the ``resource_types`` vocabulary) an imported file of
+#: each sniffed kind gets when its metadata row names none.
 _TYPE_BY_KIND = {
     "presentation": "courseware",
-    "video": "micro_video",
-    "package": "course_package",
-    "image": "media",
-    "audio": "media",
+    "video": "micro-lecture",
+    "package": "course-package",
+    "image": "media-asset",
+    "audio": "media-asset",
 }
 
 _CSV_FIELDS = ("title", "description", "keywords", "language", "stage", "grade", "subject",

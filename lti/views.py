@@ -335,7 +335,8 @@ def picker(token: str) -> str:
     The form's searches and pages are GET submits that carry the resources chosen so
     far (``resource``), so a choice survives a new search or another page; the
     button that adds them to the course posts the same form to
-    :func:`deep_link_return`. ``preview=<id>`` shows that resource above the results.
+    :func:`deep_link_return`. ``preview=<id>`` shows that resource above the results,
+    ``preview=<id>/<file id>`` one of its files.
     """
     launch = _deep_link_launch(token)
     with in_launch_language(launch):
@@ -351,7 +352,7 @@ def _picker_page(launch: Launch, token: str) -> str:
     chosen_ids = _carried_ids(request.args.getlist("resource"))
     if not multiple:
         chosen_ids = chosen_ids[-1:]
-    asked = _carried_ids([request.args.get("preview", "")])
+    asked, asked_file = request.args.get("preview", "").partition("/")[::2]
     query = search_page.parse_query(request.args, own=("resource", "preview"))
     kept = {"token": token, "resource": chosen_ids}
     links = search_page.Links("lti.picker", kept)
@@ -374,7 +375,7 @@ def _picker_page(launch: Launch, token: str) -> str:
         chosen=chosen,
         chosen_ids={r.id for r in chosen},
         on_page=set(on_page),
-        preview=_picker_preview(token, principal, reg, asked),
+        preview=_picker_preview(token, principal, reg, asked, asked_file),
         pdfjs=preview_kinds.pdfjs_assets(),
         # A title shows its resource above the same results.
         hit_url=lambda rid: search_page.Links(
@@ -392,17 +393,19 @@ def _carried_ids(values: list[str]) -> list[int]:
 
 
 def _picker_preview(
-    token: str, principal: Principal, reg: Registration, asked: list[int]
+    token: str, principal: Principal, reg: Registration, asked: str, asked_file: str
 ) -> dict[str, Any] | None:
-    """The resource the picker previews, and the preview of its first showable file.
+    """The resource the picker previews (id *asked*), and the preview of its file
+    *asked_file*, else of its first showable file.
 
     :raises LtiNotFound: for a resource the registration's organisation may not see.
     """
-    if not asked:
+    ids = _carried_ids([asked])
+    if not ids:
         return None
-    resource = services.readable(principal, asked[0], reg)
+    resource = services.readable(principal, ids[0], reg)
     files = resource.files
-    vf = preview_kinds.shown_file(files)
+    vf = preview_kinds.shown_file(files, asked_file)
 
     def url(f: VersionFile, *, inline: bool = False) -> str:
         params = {"inline": "1"} if inline else {}
@@ -416,6 +419,7 @@ def _picker_preview(
 
     return {
         "resource": resource,
+        "files": files,
         "shown": preview_kinds.preview_of(vf, files, url=url) if vf else None,
     }
 

@@ -212,3 +212,41 @@ def test_suggestions_in_the_picker_are_what_the_organisation_may_see(
     assert titles("").status_code == 400
     # Without the tool's cookie, the token alone opens nothing.
     assert Browser().get(suggest, params={"q": "校本"}).status_code in (401, 403)
+
+
+def test_each_file_of_a_resource_can_be_previewed_in_the_picker(
+    app, api, platform: Platform, browser: Browser, pool: Pool
+) -> None:
+    register(app, platform, "s1")
+    rid = api.create("cityadmin", title="两个文件的课件", owner_org="s1", subject="math")[
+        "id"
+    ]
+    for name, data in (("cover.png", PNG), ("notes.txt", "第二个文件里的讲解".encode())):
+        assert api.upload("cityadmin", rid, name, data).status_code == 201
+    assert api.publish("cityadmin", rid, "city").status_code == 200
+    files = {vf.name: vf.id for vf in db.session.get(Resource, rid).files}
+    picker = launch(browser, platform, deep_linking())
+
+    # The first showable file is shown, with a button for each other file.
+    shown = browser.submit(picker, form_id="choose", button=("preview", str(rid)))
+    assert shown.status_code == 200, shown.text[:300]
+    doc = lxml.html.fromstring(shown.text)
+    listed = doc.get_element_by_id("preview-files")
+    assert [b.get("value") for b in listed.xpath(".//button")] == [
+        f"{rid}/{files['notes.txt']}"
+    ]
+    assert listed.xpath(".//strong")[0].text_content() == "cover.png"
+    assert "第二个文件里的讲解" not in shown.text
+
+    other = browser.submit(
+        shown, form_id="choose", button=("preview", f"{rid}/{files['notes.txt']}")
+    )
+    assert other.status_code == 200, other.text[:300]
+    assert "第二个文件里的讲解" in other.text
+    # The choice is the file's and the resource's: a file of another resource named
+    # beside this one is not shown, this resource's first file is.
+    hidden_file = db.session.get(Resource, pool.s2_school).files[0].id
+    mixed = browser.get(picker.url, params={"preview": f"{rid}/{hidden_file}"})
+    assert mixed.status_code == 200
+    assert "二中期中试卷" not in mixed.text
+    assert "第二个文件里的讲解" not in mixed.text

@@ -1175,12 +1175,15 @@ def _facet_filters(filters: Mapping[str, Sequence[str]]) -> dict[str, dict[str, 
 
 def _matching(plan: analysis.QueryPlan, *, conjunction: bool) -> dict[str, Any]:
     """Which documents match: every required part (or, for the fallback, any part)
-    of the plan in ``tokens.all``, scored with the body text's boost; the optional
-    parts only add to the score."""
+    of the plan in ``tokens.all``, scored with the body text's boost; an optional
+    part adds :data:`common.KIND_SCORE` to the documents that match it."""
     if conjunction:
         matching: dict[str, Any] = {"must": [_part(part) for part in plan.required]}
         if plan.optional:
-            matching["should"] = [_part(part) for part in plan.optional]
+            matching["should"] = [
+                {"constant_score": {"filter": _part(part), "boost": common.KIND_SCORE}}
+                for part in plan.optional
+            ]
         return {"bool": matching}
     parts = [_part(part) for part in plan.parts]
     return {"bool": {"should": parts, "minimum_should_match": 1}}

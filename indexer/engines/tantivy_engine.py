@@ -963,9 +963,15 @@ class TantivyEngine(SearchEngine):
         if plan:
             parts = [self._part_query(part) for part in plan.parts]
             if conjunction:
+                required = plan.required
                 text = tantivy.Query.boolean_query(
                     [
-                        (Occur.Must if part in plan.required else Occur.Should, q)
+                        (Occur.Must, q)
+                        if part in required
+                        else (
+                            Occur.Should,
+                            tantivy.Query.const_score_query(q, common.KIND_SCORE),
+                        )
                         for part, q in zip(plan.parts, parts, strict=True)
                     ]
                 )

@@ -185,6 +185,22 @@ def test_a_word_naming_a_kind_of_material_ranks_it_first_and_keeps_the_rest(
     assert sorted(found(engine, "课件")) == ["other-topic", "ppt", "slides"]
 
 
+def test_material_of_the_kind_asked_for_comes_before_better_text_matches(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    filler = " ".join(f"word{i}" for i in range(300))
+    engine.index(
+        [
+            make_doc("slides", title="第三单元 课件", text=f"{filler} 分数 {filler}"),
+            make_doc("strong", title="分数", description="分数", text="分数"),
+            make_doc("plan", title="分数 分数 教案", text="分数"),
+        ]
+    )
+
+    ranked = found(engine, "分数 课件")
+    assert ranked[0] == "slides" and sorted(ranked[1:]) == ["plan", "strong"]
+
+
 def test_pinyin_of_a_title_in_its_labels_finds_it(
     engine: SearchEngine, make_doc: MakeDoc
 ) -> None:

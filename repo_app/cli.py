@@ -46,8 +46,9 @@ def _create_app():  # type: ignore[no-untyped-def]
 
 
 def warn_of_outdated_index(app: Any) -> bool:
-    """Say on standard error when the search index was built by an older version
-    of Kejian (searches answer 503 until ``kejian reindex``); True when it was."""
+    """Say on standard error when the search index was built by another version
+    of Kejian, older or newer (searches answer 503 until ``kejian reindex``); True
+    when it was."""
     from indexer.engines.base import IndexOutdated, SearchEngineError
 
     try:
@@ -55,7 +56,7 @@ def warn_of_outdated_index(app: Any) -> bool:
         return False
     except IndexOutdated:
         click.echo(
-            "kejian: the search index was built by an older version of Kejian: run "
+            "kejian: the search index was built by another version of Kejian: run "
             "'kejian reindex' (until then searches answer 503).",
             err=True,
         )
@@ -553,7 +554,7 @@ def demo(demo_dir: Path | None) -> None:
 
 
 def _rebuild_outdated_index() -> None:
-    """Rebuild the search index when an older version of Kejian built it, so that
+    """Rebuild the search index when another version of Kejian built it, so that
     ``make run`` after an upgrade serves searches again."""
     from indexer.engines.base import IndexOutdated
     from repo_app.runtime import runtime
@@ -574,7 +575,7 @@ def _rebuild_outdated_index() -> None:
     with _progress(total, "reindex", unit="resource") as bar:
         done = indexing.reindex_all(progress=bar.update)
     click.echo(
-        f"The search index had an older layout: rebuilt with {done} resources in "
+        f"The search index had another layout: rebuilt with {done} resources in "
         f"{time.monotonic() - started:.1f} s."
     )
 

@@ -208,7 +208,7 @@ def test_after_an_upgrade_run_warns_and_demo_rebuilds_the_index(
     result = app.test_cli_runner().invoke(args=["demo", "--dir", str(empty)])
 
     assert result.exit_code == 0, result.output
-    assert "older layout: rebuilt with 5 resources" in result.output
+    assert "another layout: rebuilt with 5 resources" in result.output
     assert _ids(api, "teacher1", q="校本") == set(resources[:4])
     assert warn_of_outdated_index(app) is False
 

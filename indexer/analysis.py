@@ -274,8 +274,9 @@ class Part:
 class QueryPlan:
     """What a query text asks for, independent of any engine.
 
-    Every :attr:`required` part must match (AND) and the :attr:`optional` ones add
-    to the score; when that finds nothing, engines may retry with any part (OR). A CJK run without synonyms is one part that needs all its bigrams,
+    :attr:`enough` of the :attr:`required` parts must match (AND, or all but one
+    for long queries) and the :attr:`optional` ones add to the score; when that
+    finds nothing, engines may retry with any part (OR). A CJK run without synonyms is one part that needs all its bigrams,
     so ``二次函数`` finds documents containing ``二次``, ``次函`` and ``函数``.
     """
 
@@ -289,6 +290,15 @@ class QueryPlan:
         naming a kind of material, unless the query names nothing else."""
         topical = tuple(part for part in self.parts if not part.kind)
         return topical or self.parts
+
+    @property
+    def enough(self) -> int:
+        """How many :attr:`required` parts a document must match: all of one or two,
+        all but one of three or more, as a teacher's longer query often holds a
+        word a good resource does not (``present perfect tense``); those with every
+        part score more and come first."""
+        count = len(self.required)
+        return count - 1 if count >= 3 else count
 
     @property
     def optional(self) -> tuple[Part, ...]:

@@ -36,9 +36,11 @@ PHRASE_BOOST = 2.0
 #: same on every engine; an exact match of the same part scores more.
 NEAR_BOOST = 0.5
 #: Score added to a document that matches an optional part of the query (a kind of
-#: material, see :attr:`indexer.analysis.QueryPlan.optional`): more than any text
-#: score reaches, so that ``数学 课件`` lists the courseware on maths first, then
-#: the rest on maths, each group in the order of its text score.
+#: material, see :attr:`indexer.analysis.QueryPlan.optional`), and again to one that
+#: matches every required part when fewer are enough: more than any text score
+#: reaches, so that ``数学 课件`` lists the courseware on maths first, then the rest
+#: on maths, and a query of three words lists what has all three before what has
+#: two, each group in the order of its text score.
 KIND_SCORE = 1000.0
 #: Fields in which a misspelt word is looked up: short ones, whose dictionaries
 #: are small. The extracted text's holds most of the index's words, and walking it

@@ -1174,16 +1174,29 @@ def _facet_filters(filters: Mapping[str, Sequence[str]]) -> dict[str, dict[str, 
 
 
 def _matching(plan: analysis.QueryPlan, *, conjunction: bool) -> dict[str, Any]:
-    """Which documents match: every required part (or, for the fallback, any part)
-    of the plan in ``tokens.all``, scored with the body text's boost; an optional
-    part adds :data:`common.KIND_SCORE` to the documents that match it."""
+    """Which documents match: :attr:`~indexer.analysis.QueryPlan.enough` of the
+    required parts (or, for the fallback, any part) of the plan in ``tokens.all``,
+    scored with the body text's boost. Matching an optional part, and matching every
+    required part when fewer are enough, each add :data:`common.KIND_SCORE`."""
     if conjunction:
-        matching: dict[str, Any] = {"must": [_part(part) for part in plan.required]}
-        if plan.optional:
-            matching["should"] = [
-                {"constant_score": {"filter": _part(part), "boost": common.KIND_SCORE}}
-                for part in plan.optional
-            ]
+        required = [_part(part) for part in plan.required]
+        bonus = [
+            {"constant_score": {"filter": _part(part), "boost": common.KIND_SCORE}}
+            for part in plan.optional
+        ]
+        if plan.enough == len(required):
+            matching: dict[str, Any] = {"must": required}
+        else:
+            matching = {
+                "must": [
+                    {"bool": {"should": required, "minimum_should_match": plan.enough}}
+                ]
+            }
+            # Those with every word first.
+            every = {"bool": {"filter": required}}
+            bonus.append({"constant_score": {"filter": every, "boost": common.KIND_SCORE}})
+        if bonus:
+            matching["should"] = bonus
         return {"bool": matching}
     parts = [_part(part) for part in plan.parts]
     return {"bool": {"should": parts, "minimum_should_match": 1}}

@@ -725,8 +725,10 @@ class TantivyEngine(SearchEngine):
     def search(self, query: SearchQuery) -> SearchResult:
         """Run *query*; see :class:`~indexer.analysis.QueryPlan` for what matches.
 
-        Every word must match; when no visible document has them all, documents with
-        any of them are returned instead. Hits sorted by date or downloads carry a
+        Every word must match, or all but one of three or more (those with every
+        word first), and words naming a kind of material only rank (see
+        :class:`~indexer.analysis.QueryPlan`); when no visible document matches so,
+        documents with any of the words are returned instead. Hits sorted by date or downloads carry a
         score of 0. A query without words lists documents newest first.
 
         Order, pages and cursors are those of :mod:`~indexer.engines.tantivy_order`.
@@ -963,18 +965,38 @@ class TantivyEngine(SearchEngine):
         if plan:
             parts = [self._part_query(part) for part in plan.parts]
             if conjunction:
-                required = plan.required
-                text = tantivy.Query.boolean_query(
-                    [
-                        (Occur.Must, q)
-                        if part in required
-                        else (
+                by_part = dict(zip(plan.parts, parts, strict=True))
+                required = [by_part[part] for part in plan.required]
+                if plan.enough == len(required):
+                    needed = [(Occur.Must, q) for q in required]
+                else:
+                    every = tantivy.Query.boolean_query(
+                        [(Occur.Must, q) for q in required]
+                    )
+                    needed = [
+                        (
+                            Occur.Must,
+                            tantivy.Query.boolean_query(
+                                [(Occur.Should, q) for q in required],
+                                minimum_number_should_match=plan.enough,
+                            ),
+                        ),
+                        # Those with every word first.
+                        (
                             Occur.Should,
-                            tantivy.Query.const_score_query(q, common.KIND_SCORE),
-                        )
-                        for part, q in zip(plan.parts, parts, strict=True)
+                            tantivy.Query.const_score_query(every, common.KIND_SCORE),
+                        ),
                     ]
-                )
+                kinds = [
+                    (
+                        Occur.Should,
+                        tantivy.Query.const_score_query(
+                            by_part[part], common.KIND_SCORE
+                        ),
+                    )
+                    for part in plan.optional
+                ]
+                text = tantivy.Query.boolean_query(needed + kinds)
             else:
                 text = tantivy.Query.boolean_query(
                     [(Occur.Should, q) for q in parts], minimum_number_should_match=1

@@ -127,9 +127,28 @@ def test_falls_back_to_any_word_when_no_document_has_all(
         ]
     )
 
-    # "photosinthesis" is misspelt: no document has every word, so any word counts,
-    # and the document matching more of them ranks first.
-    assert found(engine, "光合作用 实验 photosinthesis") == ["both", "one"]
+    # No document has both words, so either counts.
+    assert sorted(found(engine, "实验 阅读")) == ["both", "one"]
+    # "photosinthesis" is misspelt: of three words, two are enough.
+    assert found(engine, "光合作用 实验 photosinthesis") == ["both"]
+
+
+def test_of_three_words_or_more_all_but_one_are_enough(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("exercises", title="Present perfect vs past simple: exercises"),
+            make_doc("slides", title="The present perfect tense"),
+            make_doc("other-tense", title="The past simple tense"),
+            make_doc("unrelated", title="Perfect squares"),
+        ]
+    )
+
+    # Every word first, then those missing one; missing two is not enough.
+    assert found(engine, "present perfect tense") == ["slides", "exercises"]
+    # Two words are both required.
+    assert found(engine, "perfect tense") == ["slides"]
 
 
 def test_title_matches_rank_above_body_matches(

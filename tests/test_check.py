@@ -117,6 +117,9 @@ def test_missing_stale_and_extra_are_found_then_repaired(
         resource, app.extensions["kejian"].vocab, resource_acl(resource)
     )
     engine.index([{**doc, "id": "999999"}, {**doc, "id": "ghost"}])
+    # Searches go on meanwhile; an id that names no resource is no hit.
+    found = api.search("teacher1", q="校本")
+    assert found.status_code == 200 and "ghost" not in found.get_data(as_text=True)
 
     code, report = _check(app)
     assert code == 1 and report["consistent"] is False

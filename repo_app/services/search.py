@@ -392,6 +392,8 @@ def _hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
     orgs = _org_names().get(codes) if codes else {}
     shown = []
     for hit in hits:
+        if not (hit.id.isascii() and hit.id.isdigit()):
+            continue  # a document that names no resource (see ``kejian check``)
         fields = hit.shown
         code = fields.get("owner_org")
         org = orgs.get(code) if code else None

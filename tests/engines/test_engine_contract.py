@@ -453,6 +453,64 @@ def test_filters_or_within_a_field_and_across_fields(
     assert found(engine, filters={"subject": ["history"]}) == []
 
 
+def test_filters_hold_when_fewer_words_are_enough_and_in_the_fallback(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("every", title="present perfect tense", subject="english"),
+            make_doc(
+                "two-english",
+                title="present perfect exercises",
+                subject="english",
+                resource_type="exercises",
+            ),
+            make_doc("two-math", title="perfect squares tense", subject="math"),
+            make_doc("one-biology", title="光合作用 实验", subject="biology"),
+            make_doc("other-math", title="光合作用 阅读", subject="math"),
+        ]
+    )
+
+    # All but one of three words: the filter still holds, every word still first.
+    assert found(engine, "present perfect tense", filters={"subject": ["english"]}) == [
+        "every",
+        "two-english",
+    ]
+    assert found(engine, "present perfect tense", filters={"subject": ["math"]}) == [
+        "two-math"
+    ]
+    assert found(
+        engine, "present perfect tense", filters={"resource_type": ["exercises"]}
+    ) == ["two-english"]
+    # No document has both words: the fallback to any word is filtered too.
+    assert found(engine, "实验 阅读", filters={"subject": ["math"]}) == ["other-math"]
+    assert found(engine, "实验 阅读", filters={"subject": ["history"]}) == []
+    assert found(
+        engine, "present perfect tense", filters={"subject": ["math"]}, sort="newest"
+    ) == ["two-math"]
+
+
+def test_a_kind_word_beside_a_topic_keeps_a_filter_on_another_kind(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("slides", title="浮力 课件", resource_type="courseware"),
+            make_doc("plan", title="浮力 教学设计", resource_type="lesson-plan"),
+            make_doc("other", title="压强 教学设计", resource_type="lesson-plan"),
+        ]
+    )
+
+    # 课件 ranks slides first but is not required: a teacher filtering lesson plans
+    # still gets the lesson plan on buoyancy, and only that.
+    assert found(engine, "浮力 课件", filters={"resource_type": ["lesson-plan"]}) == [
+        "plan"
+    ]
+    assert found(engine, "浮力 课件") == ["slides", "plan"]
+    courseware = {"resource_type": ["courseware"]}
+    assert found(engine, "浮力 课件", sort="newest", filters=courseware) == ["slides"]
+
+
 @pytest.mark.parametrize("field", ["colour", "title", "acl"])
 def test_unknown_facet_or_filter_field_is_a_query_error(
     engine: SearchEngine, field: str

@@ -276,7 +276,8 @@ class QueryPlan:
 
     :attr:`enough` of the :attr:`required` parts must match (AND, or all but one
     for long queries) and the :attr:`optional` ones add to the score; when that
-    finds nothing, engines may retry with any part (OR). A CJK run without synonyms is one part that needs all its bigrams,
+    finds nothing, engines retry with any required part (OR), each alternative
+    needing only :meth:`loosely` many of its tokens. A CJK run without synonyms is one part that needs all its bigrams,
     so ``二次函数`` finds documents containing ``二次``, ``次函`` and ``函数``.
     """
 
@@ -299,6 +300,13 @@ class QueryPlan:
         part score more and come first."""
         count = len(self.required)
         return count - 1 if count >= 3 else count
+
+    @staticmethod
+    def loosely(alternative: tuple[str, ...]) -> int:
+        """How many tokens of an alternative the fallback needs: all but one of three
+        or more, so that a run typed across punctuation (论语十二章 for 《论语》十二章,
+        whose 语十 is no pair of the title) still finds it."""
+        return len(alternative) - 1 if len(alternative) >= 3 else len(alternative)
 
     @property
     def optional(self) -> tuple[Part, ...]:

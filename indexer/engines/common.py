@@ -36,12 +36,18 @@ PHRASE_BOOST = 2.0
 #: same on every engine; an exact match of the same part scores more.
 NEAR_BOOST = 0.5
 #: Score added to a document that matches an optional part of the query (a kind of
-#: material, see :attr:`indexer.analysis.QueryPlan.optional`), and again to one that
-#: matches every required part when fewer are enough: more than any text score
-#: reaches, so that ``数学 课件`` lists the courseware on maths first, then the rest
-#: on maths, and a query of three words lists what has all three before what has
-#: two, each group in the order of its text score.
+#: material, see :attr:`indexer.analysis.QueryPlan.optional`) in :data:`KIND_FIELDS`:
+#: more than any text score reaches, so that ``数学 课件`` lists the courseware on
+#: maths first, then the rest on maths, each group in the order of its text score.
 KIND_SCORE = 1000.0
+#: Score added to a document with every word of a query that fewer words would
+#: match: above the kind's, so that the order is every word and the kind, every
+#: word, fewer words and the kind, fewer words.
+EVERY_WORD_SCORE = 2 * KIND_SCORE
+#: Where a word naming a kind of material counts: the title, the keywords and the
+#: labels (the resource type's among them), not the description or the files' text,
+#: whose 练习 and 作业 say nothing of what kind of material the resource is.
+KIND_FIELDS = ("title", "keywords", "labels")
 #: Fields in which a misspelt word is looked up: short ones, whose dictionaries
 #: are small. The extracted text's holds most of the index's words, and walking it
 #: with an edit-distance automaton would make every search several times slower.

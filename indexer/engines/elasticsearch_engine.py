@@ -811,7 +811,7 @@ class ElasticsearchEngine(SearchEngine):
         )
 
         answer = self._on_live_index(lambda: self._run(request.body(conjunction=True)))
-        if _total(answer) == 0 and len(plan.parts) > 1:
+        if _total(answer) == 0 and plan:
             # Nothing has every word: show what has any of them (a misspelt word
             # then does not empty the page), best matches first.
             answer = self._run(request.body(conjunction=False))
@@ -1068,7 +1068,11 @@ class _SearchRequest:
         scope = [*_access_filter(self.access), *_date_filter(self.query)]
         boolean: dict[str, Any] = {"filter": scope}
         if self.plan:
-            boolean["must"] = [_matching(self.plan, conjunction=conjunction)]
+            # Sorted by date or downloads, partial matches would mix with full ones.
+            relaxed = self.sort == "relevance"
+            boolean["must"] = [
+                _matching(self.plan, conjunction=conjunction, relaxed=relaxed)
+            ]
             boolean["should"] = _boosts(self.plan, self.native_text)
 
         filters = _facet_filters(self.query.filters)
@@ -1173,43 +1177,71 @@ def _facet_filters(filters: Mapping[str, Sequence[str]]) -> dict[str, dict[str, 
     return clauses
 
 
-def _matching(plan: analysis.QueryPlan, *, conjunction: bool) -> dict[str, Any]:
-    """Which documents match: :attr:`~indexer.analysis.QueryPlan.enough` of the
-    required parts (or, for the fallback, any part) of the plan in ``tokens.all``,
-    scored with the body text's boost. Matching an optional part, and matching every
-    required part when fewer are enough, each add :data:`common.KIND_SCORE`."""
-    if conjunction:
-        required = [_part(part) for part in plan.required]
-        bonus = [
-            {"constant_score": {"filter": _part(part), "boost": common.KIND_SCORE}}
-            for part in plan.optional
-        ]
-        if plan.enough == len(required):
-            matching: dict[str, Any] = {"must": required}
-        else:
-            matching = {
-                "must": [
-                    {"bool": {"should": required, "minimum_should_match": plan.enough}}
-                ]
-            }
-            # Those with every word first.
-            every = {"bool": {"filter": required}}
-            bonus.append({"constant_score": {"filter": every, "boost": common.KIND_SCORE}})
-        if bonus:
-            matching["should"] = bonus
-        return {"bool": matching}
-    parts = [_part(part) for part in plan.parts]
-    return {"bool": {"should": parts, "minimum_should_match": 1}}
+def _matching(
+    plan: analysis.QueryPlan, *, conjunction: bool, relaxed: bool
+) -> dict[str, Any]:
+    """Which documents match: the required parts of the plan in ``tokens.all``
+    (:attr:`~indexer.analysis.QueryPlan.enough` of them when *relaxed*, else all;
+    any of them without *conjunction*), scored with the body text's boost.
+
+    Matching an optional part (a kind of material) in :data:`common.KIND_FIELDS`
+    adds :data:`common.KIND_SCORE`, and having every required part when fewer are
+    enough adds :data:`common.EVERY_WORD_SCORE`.
+    """
+    required = [_part(part, loose=not conjunction) for part in plan.required]
+    enough = plan.enough if relaxed and conjunction else len(required)
+    if not conjunction:
+        enough = 1
+    bonus = [
+        {"constant_score": {"filter": _kind(part), "boost": common.KIND_SCORE}}
+        for part in plan.optional
+    ]
+    if enough == len(required):
+        matching: dict[str, Any] = {"must": required}
+    else:
+        matching = {
+            "must": [{"bool": {"should": required, "minimum_should_match": enough}}]
+        }
+        # Those with every word first.
+        every = {"bool": {"filter": required}}
+        bonus.append(
+            {"constant_score": {"filter": every, "boost": common.EVERY_WORD_SCORE}}
+        )
+    if bonus:
+        matching["should"] = bonus
+    return {"bool": matching}
 
 
-def _part(part: analysis.Part) -> dict[str, Any]:
-    """Any alternative of the part, each with all its tokens."""
+def _kind(part: analysis.Part) -> dict[str, Any]:
+    """Any alternative of a part naming a kind of material, with all its tokens in
+    one of :data:`common.KIND_FIELDS`."""
+    return {
+        "bool": {
+            "should": [
+                {"bool": {"filter": [_token(t, f"tokens.{name}") for t in alternative]}}
+                for alternative in part.alternatives
+                for name in common.KIND_FIELDS
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def _part(part: analysis.Part, *, loose: bool = False) -> dict[str, Any]:
+    """Any alternative of the part, each with all its tokens (*loose*: with
+    :meth:`~indexer.analysis.QueryPlan.loosely` many)."""
     alternatives = []
     for alternative in part.alternatives:
         queries = [_token(token, "tokens.all") for token in alternative]
-        alternatives.append(
-            queries[0] if len(queries) == 1 else {"bool": {"must": queries}}
-        )
+        needed = analysis.QueryPlan.loosely(alternative) if loose else len(queries)
+        if len(queries) == 1:
+            alternatives.append(queries[0])
+        elif needed == len(queries):
+            alternatives.append({"bool": {"must": queries}})
+        else:
+            alternatives.append(
+                {"bool": {"should": queries, "minimum_should_match": needed}}
+            )
     alternatives.extend(
         {"constant_score": {"filter": near, "boost": common.NEAR_BOOST}}
         for near in _near(part)

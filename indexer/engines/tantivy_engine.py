@@ -761,8 +761,12 @@ class TantivyEngine(SearchEngine):
         searcher = self._searcher()
         pager = tantivy_order.Pager(searcher, self._schema)
         with _vendor_errors("search"):
+            # Sorted by date or downloads, partial matches would mix with full ones.
+            relaxed = sort == "relevance"
             for conjunction in (True, False):
-                matching = self._matching_query(plan, clauses, conjunction=conjunction)
+                matching = self._matching_query(
+                    plan, clauses, conjunction=conjunction, relaxed=relaxed
+                )
                 ranked = (
                     self._scored(matching, plan) if sort == "relevance" else matching
                 )
@@ -776,7 +780,7 @@ class TantivyEngine(SearchEngine):
                 )
                 # Nothing has every word: show what has any of them (a misspelt word
                 # then does not empty the page), best matches first.
-                if page.total or len(plan.parts) < 2:
+                if page.total:
                     break
 
             highlighter = analysis.Highlighter(plan.terms if query.highlight else ())
@@ -789,7 +793,12 @@ class TantivyEngine(SearchEngine):
                 filters,
                 results=matching,
                 total=page.total,
-                widened=partial(self._matching_query, plan, conjunction=conjunction),
+                widened=partial(
+                    self._matching_query,
+                    plan,
+                    conjunction=conjunction,
+                    relaxed=relaxed,
+                ),
             )
         cursor = (
             tantivy_order.cursor_for(page.entries[-1], hits[-1].id) if hits else None
@@ -954,55 +963,72 @@ class TantivyEngine(SearchEngine):
         filters: Sequence[tantivy.Query],
         *,
         conjunction: bool,
+        relaxed: bool,
     ) -> tantivy.Query:
         """Which documents match: filters (unscored) and the parts of the query in
-        the ``all`` field (scored with the body's boost). Facets count these."""
+        the ``all`` field (scored with the body's boost). Facets count these.
+
+        :param conjunction: the required parts must match (:attr:`enough` of them
+            when *relaxed*, else all); without it, any of them.
+        """
         Occur = tantivy.Occur
         clauses = [
             (Occur.Must, tantivy.Query.const_score_query(clause, 0.0))
             for clause in filters
         ]
-        if plan:
-            parts = [self._part_query(part) for part in plan.parts]
-            if conjunction:
-                by_part = dict(zip(plan.parts, parts, strict=True))
-                required = [by_part[part] for part in plan.required]
-                if plan.enough == len(required):
-                    needed = [(Occur.Must, q) for q in required]
-                else:
-                    every = tantivy.Query.boolean_query(
-                        [(Occur.Must, q) for q in required]
-                    )
-                    needed = [
-                        (
-                            Occur.Must,
-                            tantivy.Query.boolean_query(
-                                [(Occur.Should, q) for q in required],
-                                minimum_number_should_match=plan.enough,
-                            ),
-                        ),
-                        # Those with every word first.
-                        (
-                            Occur.Should,
-                            tantivy.Query.const_score_query(every, common.KIND_SCORE),
-                        ),
-                    ]
-                kinds = [
-                    (
-                        Occur.Should,
-                        tantivy.Query.const_score_query(
-                            by_part[part], common.KIND_SCORE
-                        ),
-                    )
-                    for part in plan.optional
-                ]
-                text = tantivy.Query.boolean_query(needed + kinds)
-            else:
-                text = tantivy.Query.boolean_query(
-                    [(Occur.Should, q) for q in parts], minimum_number_should_match=1
-                )
-            clauses.append((Occur.Must, text))
+        if not plan:
+            return tantivy.Query.boolean_query(clauses)
+
+        required = [
+            self._part_query(part, loose=not conjunction) for part in plan.required
+        ]
+        enough = plan.enough if relaxed and conjunction else len(required)
+        if not conjunction:
+            enough = 1
+        if enough == len(required):
+            text = [(Occur.Must, q) for q in required]
+        else:
+            some = tantivy.Query.boolean_query(
+                [(Occur.Should, q) for q in required],
+                minimum_number_should_match=enough,
+            )
+            every = tantivy.Query.boolean_query([(Occur.Must, q) for q in required])
+            # Those with every word first.
+            text = [
+                (Occur.Must, some),
+                (
+                    Occur.Should,
+                    tantivy.Query.const_score_query(every, common.EVERY_WORD_SCORE),
+                ),
+            ]
+        text += [
+            (
+                Occur.Should,
+                tantivy.Query.const_score_query(
+                    self._kind_query(part), common.KIND_SCORE
+                ),
+            )
+            for part in plan.optional
+        ]
+        clauses.append((Occur.Must, tantivy.Query.boolean_query(text)))
         return tantivy.Query.boolean_query(clauses)
+
+    def _kind_query(self, part: analysis.Part) -> tantivy.Query:
+        """Any alternative of a part naming a kind of material, with all its tokens
+        in one of :data:`common.KIND_FIELDS`."""
+        Occur = tantivy.Occur
+        return tantivy.Query.boolean_query(
+            [
+                (
+                    Occur.Should,
+                    tantivy.Query.boolean_query(
+                        [(Occur.Must, self._token_query(t, name)) for t in alternative]
+                    ),
+                )
+                for alternative in part.alternatives
+                for name in common.KIND_FIELDS
+            ]
+        )
 
     def _scored(
         self, matching: tantivy.Query, plan: analysis.QueryPlan
@@ -1037,20 +1063,31 @@ class TantivyEngine(SearchEngine):
             ]
         )
 
-    def _part_query(self, part: analysis.Part) -> tantivy.Query:
-        """Any alternative of the part, each with all its tokens, in ``all``."""
+    def _part_query(self, part: analysis.Part, *, loose: bool = False) -> tantivy.Query:
+        """Any alternative of the part, each with all its tokens (*loose*: with
+        :meth:`~indexer.analysis.QueryPlan.loosely` many), in ``all``."""
         Occur = tantivy.Occur
         alternatives = []
         for alternative in part.alternatives:
             token_queries = [
                 self._token_query(token, ALL_FIELD) for token in alternative
             ]
+            needed = (
+                analysis.QueryPlan.loosely(alternative) if loose else len(alternative)
+            )
             if len(token_queries) == 1:
                 alternatives.append(token_queries[0])
-            else:
+            elif needed == len(token_queries):
                 alternatives.append(
                     tantivy.Query.boolean_query(
                         [(Occur.Must, q) for q in token_queries]
+                    )
+                )
+            else:
+                alternatives.append(
+                    tantivy.Query.boolean_query(
+                        [(Occur.Should, q) for q in token_queries],
+                        minimum_number_should_match=needed,
                     )
                 )
         alternatives.extend(

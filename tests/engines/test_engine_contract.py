@@ -1529,3 +1529,101 @@ def test_no_hits_no_cursor(engine: SearchEngine, make_doc: MakeDoc) -> None:
 
     assert engine.search(SearchQuery(text="没有")).cursor is None
     assert engine.search(SearchQuery(text="分数", limit=0)).cursor is None
+
+
+# Found by trying searches as teachers would (QA, 2026-12-04).
+
+
+def test_a_kind_word_in_the_body_does_not_make_a_document_that_kind(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    filler = " ".join(f"word{i}" for i in range(300))
+    engine.index(
+        [
+            make_doc("exercises", title="分数 练习题", resource_type="exercises"),
+            # A lesson plan whose boilerplate mentions 课堂练习 is no exercise sheet.
+            make_doc(
+                "plan",
+                title="第三单元 教案",
+                resource_type="lesson-plan",
+                description="课堂练习分为基础题和拓展题。",
+                text=f"{filler} 分数 {filler}",
+            ),
+            make_doc(
+                "strong",
+                title="分数的意义 教案",
+                resource_type="lesson-plan",
+                description="分数",
+                text="分数",
+            ),
+        ]
+    )
+
+    assert found(engine, "分数 习题") == ["exercises", "strong", "plan"]
+
+
+def test_every_word_outranks_the_kind_when_fewer_words_are_enough(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("both", title="人教版 七年级 数学 单元测试卷"),
+            make_doc("every", title="人教版 七年级 数学 有理数 课件"),
+            # Another subject's test paper: of the kind, but not on the topic.
+            make_doc("other-subject", title="人教版 七年级 美术 单元测试卷"),
+        ]
+    )
+
+    assert found(engine, "人教版 七年级 数学 试卷") == ["both", "every", "other-subject"]
+
+
+def test_sorting_by_date_keeps_documents_with_every_word_first(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc(
+                "slides",
+                title="The present perfect tense",
+                updated_at=dt.datetime(2023, 1, 1, tzinfo=dt.UTC),
+            ),
+            make_doc(
+                "continuous",
+                title="The present continuous tense",
+                updated_at=dt.datetime(2024, 6, 1, tzinfo=dt.UTC),
+            ),
+        ]
+    )
+
+    assert found(engine, "present perfect tense")[0] == "slides"
+    assert found(engine, "present perfect tense", sort="newest")[0] == "slides"
+    assert found(engine, "present perfect tense", sort="popular")[0] == "slides"
+
+
+def test_a_kind_word_beside_a_topic_nothing_has_does_not_list_the_whole_kind(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("fractions", title="分数的加法 课件"),
+            make_doc("decimals", title="小数的乘法 PPT"),
+        ]
+    )
+
+    # No material on dinosaurs: every slide deck on other topics is no answer.
+    assert found(engine, "恐龙 课件") == []
+
+
+def test_a_run_typed_across_punctuation_still_finds_its_title(
+    engine: SearchEngine, make_doc: MakeDoc
+) -> None:
+    engine.index(
+        [
+            make_doc("plan", title="《论语》十二章 教学设计"),
+            make_doc("other", title="《孟子》二章 教学设计"),
+        ]
+    )
+
+    # 语十 is no pair of the title: the run needs all but one of its pairs.
+    assert found(engine, "论语十二章") == ["plan"]
+    assert found(engine, "论语十二章 教案") == ["plan"]

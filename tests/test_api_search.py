@@ -414,3 +414,19 @@ def test_a_page_of_results_reads_no_resource_rows(app, api, published) -> None:
 
     assert body["total"] == 1 and with_token["total"] == 5
     assert not [s for s in statements if "resources" in s.lower()], statements
+
+
+def test_chapter_facets_are_labelled_with_the_chapters_titles(api) -> None:
+    from repo_app.extensions import db
+    from repo_app.models import ChapterNode
+
+    chapter = ChapterNode(textbook="pep-math-g7-v1", code="2.1", title="有理数的加法")
+    db.session.add(chapter)
+    db.session.commit()
+    rid = api.create("uploader1", title="有理数加法 课件", chapters=[chapter.id])["id"]
+    api.upload("uploader1", rid, "a.txt", "有理数的加法法则".encode())
+    assert api.publish("cityadmin", rid, "public").status_code == 200
+
+    facet = api.search(None, q="有理数").get_json()["facets"]["chapter"]
+
+    assert facet == [{"value": str(chapter.id), "label": "有理数的加法", "count": 1}]

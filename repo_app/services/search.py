@@ -475,15 +475,49 @@ def _org_names() -> _OrgNames:
     return cache  # type: ignore[no-any-return]
 
 
+class _ChapterTitles:
+    """Chapter id -> title, kept per process: the catalogue's chapters change only
+    when it is loaded again. They are read again after :attr:`TTL` seconds, or after
+    :attr:`RETRY` seconds when asked for an id they do not hold (a chapter added
+    since; an id of none costs at most one query per :attr:`RETRY`)."""
+
+    TTL = 300.0
+    RETRY = 5.0
+
+    def __init__(self) -> None:
+        self._titles: dict[str, str] = {}
+        self._loaded = float("-inf")
+
+    def get(self, ids: set[str]) -> dict[str, str]:
+        age = time.monotonic() - self._loaded
+        if age > self.TTL or (age > self.RETRY and not ids <= self._titles.keys()):
+            rows = db.session.execute(select(ChapterNode.id, ChapterNode.title))
+            self._titles = {str(chapter): title for chapter, title in rows}
+            self._loaded = time.monotonic()
+        return self._titles
+
+
+def _chapter_titles() -> _ChapterTitles:
+    cache = current_app.extensions.get("kejian.chapter_titles")
+    if cache is None:
+        cache = current_app.extensions.setdefault(
+            "kejian.chapter_titles", _ChapterTitles()
+        )
+    return cache  # type: ignore[no-any-return]
+
+
 def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict[str, Any]]]:
     vocab = runtime().vocab
     org_codes = {v for name in ORG_FACETS for v, _ in facets.get(name, [])}
     names = _org_names().names(org_codes) if org_codes else {}
+    chapters = {v for v, _ in facets.get("chapter", [])}
     labelled: dict[str, list[dict[str, Any]]] = {}
     for name, values in facets.items():
         kind = FIELD_KINDS.get(name)
         if name in ORG_FACETS:
             labels = names
+        elif name == "chapter":
+            labels = _chapter_titles().get(chapters) if chapters else {}
         elif kind is not None:
             labels = vocab.labels(kind)
         else:

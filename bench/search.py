@@ -82,7 +82,7 @@ from _common import (
 
 from config.vocabularies import FIELD_KINDS
 from indexer import analysis
-from indexer.documents import spoken_aliases
+from indexer.documents import term_labels
 
 if TYPE_CHECKING:
     from indexer.engines.base import SearchQuery
@@ -429,7 +429,7 @@ class Corpus:
             code = resource[name]
             term = vocab.term(kind_name, code) if code else None
             if term is not None:
-                labels.extend([term.zh, term.en, *spoken_aliases(term)])
+                labels.extend(term_labels(term))
         labels.extend(title for _, title in picked)
         labels.extend([owner.name, district.name, city.name])
         labels.extend(analysis.pinyin_words(title))

@@ -9,6 +9,7 @@ the pinyin of the title's words (``gougudingli``, ``sx``) for those who type it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from config.vocabularies import FIELD_KINDS, Vocabularies
@@ -52,7 +53,7 @@ def build_document(resource: Any, vocab: Vocabularies, acl: list[str]) -> dict[s
         if code:
             term = vocab.term(kind, code)
             if term is not None:
-                labels.extend([term.zh, term.en, *spoken_aliases(term)])
+                labels.extend(term_labels(term))
     for chapter in resource.chapters:
         labels.append(chapter.title)
     labels.extend(o.name for o in chain)
@@ -99,6 +100,17 @@ def build_document(resource: Any, vocab: Vocabularies, acl: list[str]) -> dict[s
         "updated_at": resource.updated_at,
         "downloads": resource.downloads,
     }
+
+
+def term_labels(term: Any) -> list[str]:
+    """The words a vocabulary *term* is found by: its Chinese and English labels and
+    its :func:`spoken_aliases`. An edition "（三年级起点）" (English from grade 3)
+    says 三起 instead, as teachers do: its grade 4 books are no answer to 三年级."""
+    return [_STARTING_GRADE.sub(r"\1起", term.zh), term.en, *spoken_aliases(term)]
+
+
+#: "三年级起点" in an edition's name: the grade its English course starts in.
+_STARTING_GRADE = re.compile(r"([一二三四五六七八九])年级起点")
 
 
 def spoken_aliases(term: Any) -> list[str]:

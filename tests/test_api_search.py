@@ -360,6 +360,32 @@ def test_the_words_teachers_use_for_grades_and_editions_find_them(api) -> None:
     assert found("北京") == []
 
 
+def test_an_edition_starting_in_grade_3_is_no_answer_to_grade_3(api) -> None:
+    # 冀教版（三年级起点）: English from grade 3; this is its grade 4 book.
+    made = []
+    for grade in ("g4", "g3"):
+        rid = api.create(
+            "uploader1",
+            title="Unit 1 课件",
+            subject="english",
+            grade=grade,
+            edition="hebei-edu-g3start",
+        )["id"]
+        api.upload("uploader1", rid, "a.txt", b"Hello")
+        api.publish("uploader1", rid, "school")
+        made.append(rid)
+    fourth, third = made
+
+    def found(q: str) -> list[int]:
+        return [hit["id"] for hit in api.search("teacher1", q=q).get_json()["hits"]]
+
+    assert found("三年级 英语") == [third]
+    assert found("四年级 英语") == [fourth]
+    # Teachers name the edition either way.
+    assert sorted(found("冀教版 三起")) == sorted(made)
+    assert sorted(found("冀教版 三年级起点")) == sorted(made)
+
+
 def test_a_hit_shows_the_resource_as_its_latest_change_left_it(app, api, client, world) -> None:
     rid = api.create("uploader1", title="杠杆原理", subject="physics", stage="junior")["id"]
     api.upload("uploader1", rid, "lever.txt", "杠杆 支点 力臂".encode())

@@ -171,6 +171,11 @@ def index_text(text: str) -> str:
 # --------------------------------------------------------------------------- synonyms
 
 
+def _key(term: str) -> tuple[str, ...]:
+    """The atoms a synonym is looked up by (see :func:`_atoms`)."""
+    return tuple(atom for atom, _ in _atoms(term))
+
+
 class Synonyms:
     """Groups of interchangeable terms (``课件``, ``PPT``, ``幻灯片`` ...).
 
@@ -190,31 +195,34 @@ class Synonyms:
         self._groups: list[tuple[tuple[str, ...], ...]] = []
         self._kinds: set[int] = set()
         self.max_atoms = 0
-        kind_terms = list(kinds)
-        for members in [*groups, *([term] for term in kind_terms)]:
-            alternatives: list[tuple[str, ...]] = []
-            keys: list[tuple[str, ...]] = []
-            for member in members:
-                member_tokens = tuple(tokens(member))
-                key = tuple(atom for atom, _ in _atoms(member))
-                if not member_tokens or member_tokens in alternatives:
-                    continue
-                if len(members) == 1 and key in self._lookup:
-                    continue  # a kind already in a group
-                alternatives.append(member_tokens)
-                keys.append(key)
-            # A group needs two members; a kind may stand alone.
-            if len(alternatives) < (1 if len(members) == 1 else 2):
-                continue
-            group_id = len(self._groups)
-            self._groups.append(tuple(alternatives))
-            for key in keys:
-                self._lookup.setdefault(key, group_id)
-                self.max_atoms = max(self.max_atoms, len(key))
-        for term in kind_terms:
-            group = self._lookup.get(tuple(atom for atom, _ in _atoms(term)))
+        for members in groups:
+            self._add(members, least=2)
+        for term in kinds:
+            # A kind outside every group is a group of its own.
+            group = self._lookup.get(_key(term))
+            if group is None:
+                group = self._add([term], least=1)
             if group is not None:
                 self._kinds.add(group)
+
+    def _add(self, members: Iterable[str], *, least: int) -> int | None:
+        """Add a group of *members* (when at least *least* differ) and return it."""
+        alternatives: list[tuple[str, ...]] = []
+        keys: list[tuple[str, ...]] = []
+        for member in members:
+            member_tokens = tuple(tokens(member))
+            if not member_tokens or member_tokens in alternatives:
+                continue
+            alternatives.append(member_tokens)
+            keys.append(_key(member))
+        if len(alternatives) < least:
+            return None
+        group_id = len(self._groups)
+        self._groups.append(tuple(alternatives))
+        for key in keys:
+            self._lookup.setdefault(key, group_id)
+            self.max_atoms = max(self.max_atoms, len(key))
+        return group_id
 
     @classmethod
     def load(cls, path: Path) -> Synonyms:
@@ -274,10 +282,10 @@ class Part:
 class QueryPlan:
     """What a query text asks for, independent of any engine.
 
-    :attr:`enough` of the :attr:`required` parts must match (AND, or all but one
-    for long queries) and the :attr:`optional` ones add to the score; when that
-    finds nothing, engines retry with any required part (OR), each alternative
-    needing only :meth:`loosely` many of its tokens. A CJK run without synonyms is one part that needs all its bigrams,
+    :meth:`needed` of the :attr:`required` parts must match and the
+    :attr:`optional` ones add to the score; when that finds nothing, engines retry
+    with any required part, each alternative needing only :meth:`loosely` many of
+    its tokens. A CJK run without synonyms is one part that needs all its bigrams,
     so ``二次函数`` finds documents containing ``二次``, ``次函`` and ``函数``.
     """
 
@@ -292,14 +300,20 @@ class QueryPlan:
         topical = tuple(part for part in self.parts if not part.kind)
         return topical or self.parts
 
-    @property
-    def enough(self) -> int:
-        """How many :attr:`required` parts a document must match: all of one or two,
-        all but one of three or more, as a teacher's longer query often holds a
-        word a good resource does not (``present perfect tense``); those with every
-        part score more and come first."""
+    def needed(self, *, conjunction: bool, relaxed: bool) -> int:
+        """How many :attr:`required` parts a document must match.
+
+        :param conjunction: false for the fallback, which takes any of them.
+        :param relaxed: all but one of three or more are then enough, as a
+            teacher's longer query often holds a word a good resource does not
+            (``present perfect tense``); engines rank those with every part first.
+            Searches sorted by date or downloads, which cannot rank them so, need
+            every part.
+        """
         count = len(self.required)
-        return count - 1 if count >= 3 else count
+        if not conjunction:
+            return min(count, 1)
+        return count - 1 if relaxed and count >= 3 else count
 
     @staticmethod
     def loosely(alternative: tuple[str, ...]) -> int:

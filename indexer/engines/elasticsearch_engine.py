@@ -1180,18 +1180,16 @@ def _facet_filters(filters: Mapping[str, Sequence[str]]) -> dict[str, dict[str, 
 def _matching(
     plan: analysis.QueryPlan, *, conjunction: bool, relaxed: bool
 ) -> dict[str, Any]:
-    """Which documents match: the required parts of the plan in ``tokens.all``
-    (:attr:`~indexer.analysis.QueryPlan.enough` of them when *relaxed*, else all;
-    any of them without *conjunction*), scored with the body text's boost.
+    """Which documents match: the required parts of the plan in ``tokens.all``,
+    as many as :meth:`~indexer.analysis.QueryPlan.needed` says, scored with the
+    body text's boost.
 
     Matching an optional part (a kind of material) in :data:`common.KIND_FIELDS`
     adds :data:`common.KIND_SCORE`, and having every required part when fewer are
     enough adds :data:`common.EVERY_WORD_SCORE`.
     """
     required = [_part(part, loose=not conjunction) for part in plan.required]
-    enough = plan.enough if relaxed and conjunction else len(required)
-    if not conjunction:
-        enough = 1
+    enough = plan.needed(conjunction=conjunction, relaxed=relaxed)
     bonus = [
         {"constant_score": {"filter": _kind(part), "boost": common.KIND_SCORE}}
         for part in plan.optional

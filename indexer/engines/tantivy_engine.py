@@ -728,8 +728,9 @@ class TantivyEngine(SearchEngine):
         Every word must match, or all but one of three or more (those with every
         word first), and words naming a kind of material only rank (see
         :class:`~indexer.analysis.QueryPlan`); when no visible document matches so,
-        documents with any of the words are returned instead. Hits sorted by date or downloads carry a
-        score of 0. A query without words lists documents newest first.
+        documents with any of the words are returned instead. Hits sorted by date
+        or downloads carry a score of 0. A query without words lists documents
+        newest first.
 
         Order, pages and cursors are those of :mod:`~indexer.engines.tantivy_order`.
         A cursor is ``[score, id]`` for relevance, ``[second, id]`` for newest (the
@@ -968,8 +969,8 @@ class TantivyEngine(SearchEngine):
         """Which documents match: filters (unscored) and the parts of the query in
         the ``all`` field (scored with the body's boost). Facets count these.
 
-        :param conjunction: the required parts must match (:attr:`enough` of them
-            when *relaxed*, else all); without it, any of them.
+        :param conjunction: :param relaxed: see
+            :meth:`~indexer.analysis.QueryPlan.needed`.
         """
         Occur = tantivy.Occur
         clauses = [
@@ -982,9 +983,7 @@ class TantivyEngine(SearchEngine):
         required = [
             self._part_query(part, loose=not conjunction) for part in plan.required
         ]
-        enough = plan.enough if relaxed and conjunction else len(required)
-        if not conjunction:
-            enough = 1
+        enough = plan.needed(conjunction=conjunction, relaxed=relaxed)
         if enough == len(required):
             text = [(Occur.Must, q) for q in required]
         else:

@@ -334,23 +334,32 @@ def search_cmd(query: str, sort: str, limit: int, as_json: bool, **facets: str |
 @_domain_errors
 def reindex() -> None:
     """Rebuild the search index from the database; searches go on meanwhile."""
+    from indexer.engines.base import SearchEngineError
+    from repo_app.extensions import db
+
+    try:
+        done, seconds = _reindex_all()
+    except SearchEngineError as exc:
+        # The new index was removed; searches still use the one they had.
+        db.session.rollback()
+        _fail(f"reindex failed, the search index is unchanged: {exc}")
+    click.echo(f"Indexed {done} resources in {seconds:.1f} s.")
+
+
+def _reindex_all() -> tuple[int, float]:
+    """Rebuild the search index with a progress bar; the resources indexed and the
+    seconds it took."""
     from sqlalchemy import func, select
 
-    from indexer.engines.base import SearchEngineError
     from repo_app.extensions import db
     from repo_app.models import Resource
     from repo_app.services import indexing
 
     total = db.session.scalar(select(func.count()).select_from(Resource)) or 0
     started = time.monotonic()
-    try:
-        with _progress(total, "reindex") as bar:
-            done = indexing.reindex_all(progress=bar.update)
-    except SearchEngineError as exc:
-        # The new index was removed; searches still use the one they had.
-        db.session.rollback()
-        _fail(f"reindex failed, the search index is unchanged: {exc}")
-    click.echo(f"Indexed {done} resources in {time.monotonic() - started:.1f} s.")
+    with _progress(total, "reindex") as bar:
+        done = indexing.reindex_all(progress=bar.update)
+    return done, time.monotonic() - started
 
 
 @commands.command("check")
@@ -558,25 +567,16 @@ def _rebuild_outdated_index() -> None:
     ``make run`` after an upgrade serves searches again."""
     from indexer.engines.base import IndexOutdated
     from repo_app.runtime import runtime
-    from repo_app.services import indexing
 
     try:
         runtime().engine.check()
         return
     except IndexOutdated:
         pass
-    from sqlalchemy import func, select
-
-    from repo_app.extensions import db
-    from repo_app.models import Resource
-
-    total = db.session.scalar(select(func.count()).select_from(Resource)) or 0
-    started = time.monotonic()
-    with _progress(total, "reindex", unit="resource") as bar:
-        done = indexing.reindex_all(progress=bar.update)
+    done, seconds = _reindex_all()
     click.echo(
         f"The search index had another layout: rebuilt with {done} resources in "
-        f"{time.monotonic() - started:.1f} s."
+        f"{seconds:.1f} s."
     )
 
 

@@ -497,13 +497,15 @@ class _ChapterTitles:
         return self._titles
 
 
-def _chapter_titles() -> _ChapterTitles:
+def chapter_titles(ids: set[str]) -> dict[str, str]:
+    """Chapter id -> title of every chapter (cached; read again when one of *ids*
+    is new to the cache, see :class:`_ChapterTitles`)."""
     cache = current_app.extensions.get("kejian.chapter_titles")
     if cache is None:
         cache = current_app.extensions.setdefault(
             "kejian.chapter_titles", _ChapterTitles()
         )
-    return cache  # type: ignore[no-any-return]
+    return cache.get(ids)  # type: ignore[no-any-return]
 
 
 def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict[str, Any]]]:
@@ -517,7 +519,7 @@ def _label_facets(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[di
         if name in ORG_FACETS:
             labels = names
         elif name == "chapter":
-            labels = _chapter_titles().get(chapters) if chapters else {}
+            labels = chapter_titles(chapters) if chapters else {}
         elif kind is not None:
             labels = vocab.labels(kind)
         else:

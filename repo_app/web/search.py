@@ -33,15 +33,12 @@ from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from config.vocabularies import FIELD_KINDS
 from indexer.engines.base import FACET_FIELDS, SORTS
 from repo_app.auth import current_principal
 from repo_app.errors import BadRequest
-from repo_app.extensions import db
-from repo_app.models import ChapterNode
 from repo_app.runtime import runtime
 from repo_app.security import Principal
 from repo_app.services import search as search_service
@@ -494,14 +491,9 @@ def _facet_groups(
 def _chapter_titles(
     query: Query, facets: Mapping[str, list[dict[str, Any]]]
 ) -> dict[str, str]:
-    ids = {int(v) for v in query.filters.get("chapter", [])}
-    ids |= {int(v["value"]) for v in facets.get("chapter", []) if v["value"].isdigit()}
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(ChapterNode.id, ChapterNode.title).where(ChapterNode.id.in_(ids))
-    )
-    return {str(row.id): row.title for row in rows}
+    ids = set(query.filters.get("chapter", []))
+    ids |= {v["value"] for v in facets.get("chapter", [])}
+    return search_service.chapter_titles(ids) if ids else {}
 
 
 def _chips(
